@@ -1,0 +1,302 @@
+//! The audit log: who did what, to whom or with which tool, in which company, when, and how
+//! it ended. [`record`] writes inside the caller's transaction, so an entry commits with the
+//! change it describes (or not at all); [`record_now`] writes on its own, for refusals and
+//! events with no transaction. Reading: `GET /api/v1/audit` and `qbo-mcp audit`.
+//!
+//! Entries are never updated or deleted by the application. Details hold a summary, never a
+//! secret (no passwords, no tokens, no full tool arguments that could carry them).
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::{Db, Tx};
+use crate::error::AppError;
+use crate::people::time_text;
+use crate::{on_db, on_tx};
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Refused by a rule (permission, invariant, bad input).
+    Refused,
+    /// Failed for another reason (upstream, server).
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// An entry to write. Build with [`NewEntry::new`] and the `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// Who acted: a username, or `console` for the command line, or `None` for the system.
+    pub username: Option<String>,
+    /// What happened, e.g. `user.create`, `user.set_role`, `tool.call`.
+    pub action: String,
+    /// To whom or what (a username, an allowlist entry, a token id).
+    pub target: Option<String>,
+    /// The MCP tool, for tool calls.
+    pub tool: Option<String>,
+    /// The company's realm id, when one is concerned.
+    pub company: Option<String>,
+    pub outcome: Outcome,
+    /// A small JSON object; never secrets.
+    pub details: serde_json::Value,
+}
+
+impl NewEntry {
+    pub fn new(username: Option<&str>, action: &str, outcome: Outcome) -> Self {
+        Self {
+            username: username.map(str::to_owned),
+            action: action.to_owned(),
+            target: None,
+            tool: None,
+            company: None,
+            outcome,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn tool(mut self, tool: impl Into<String>) -> Self {
+        self.tool = Some(tool.into());
+        self
+    }
+
+    pub fn company(mut self, realm_id: impl Into<String>) -> Self {
+        self.company = Some(realm_id.into());
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+const INSERT: &str =
+    "INSERT INTO audit_entries (at, username, action, target, tool, company, outcome, details)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Writes an entry inside a transaction: it commits (or rolls back) with the change.
+pub async fn record(tx: &mut Tx, entry: &NewEntry) -> Result<(), AppError> {
+    on_tx!(tx, conn => {
+        sqlx::query(INSERT)
+            .bind(crate::people::now())
+            .bind(&entry.username)
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(&entry.tool)
+            .bind(&entry.company)
+            .bind(entry.outcome.as_str())
+            .bind(entry.details.to_string())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// Writes an entry on its own, durable when this returns.
+pub async fn record_now(db: &Db, entry: &NewEntry) -> Result<(), AppError> {
+    let mut tx = db.begin_write().await?;
+    record(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An entry as read back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub username: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub tool: Option<String>,
+    pub company: Option<String>,
+    pub outcome: String,
+    pub details: serde_json::Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: i64,
+    at: i64,
+    username: Option<String>,
+    action: String,
+    target: Option<String>,
+    tool: Option<String>,
+    company: Option<String>,
+    outcome: String,
+    details: String,
+}
+
+impl From<EntryRow> for Entry {
+    fn from(r: EntryRow) -> Entry {
+        Entry {
+            id: r.id,
+            at: time_text(r.at),
+            username: r.username,
+            action: r.action,
+            target: r.target,
+            tool: r.tool,
+            company: r.company,
+            outcome: r.outcome,
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// Which entries to read. Times are Unix seconds; `before` is an entry id (paging backwards).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub username: Option<String>,
+    pub company: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// Entries matching the filter, newest first.
+pub async fn read(db: &Db, f: &Filter) -> Result<Vec<Entry>, AppError> {
+    // NULL parameters switch a condition off, so one SQL text serves every filter; the casts
+    // tell PostgreSQL the types of parameters that only `IS NULL` would otherwise see.
+    let rows: Vec<EntryRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, at, username, action, target, tool, company, outcome, details
+             FROM audit_entries
+             WHERE (CAST($1 AS TEXT) IS NULL OR username = $1)
+               AND (CAST($2 AS TEXT) IS NULL OR company = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR action = $3)
+               AND (CAST($4 AS BIGINT) IS NULL OR at >= $4)
+               AND (CAST($5 AS BIGINT) IS NULL OR at <= $5)
+               AND (CAST($6 AS BIGINT) IS NULL OR id < $6)
+             ORDER BY id DESC LIMIT $7",
+        )
+        .bind(&f.username)
+        .bind(&f.company)
+        .bind(&f.action)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.before)
+        .bind(f.limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows.into_iter().map(Entry::from).collect())
+}
+
+/// Parses a time filter: RFC 3339, a date (`2026-11-23`, midnight UTC) or Unix seconds.
+pub fn parse_time(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Some(t.timestamp());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
+    }
+    raw.parse().ok()
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/audit", get(list))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    user: Option<String>,
+    company: Option<String>,
+    action: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    entries: Vec<Entry>,
+    /// Pass as `before` for the next (older) page; null at the end.
+    next_before: Option<i64>,
+}
+
+/// `GET /api/v1/audit`: admins read everything; others only their own entries.
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let Query(q) =
+        query.map_err(|e| AppError::bad_request("invalid_query", format!("{}.", e.body_text())))?;
+    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, AppError> {
+        v.as_deref()
+            .map(|raw| {
+                parse_time(raw).ok_or_else(|| {
+                    AppError::invalid(
+                        "invalid_time",
+                        format!("`{name}` must be an RFC 3339 time, a date like 2026-11-23, or Unix seconds."),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::invalid(
+            "invalid_limit",
+            "`limit` must be between 1 and 1000.",
+        ));
+    }
+    let mut username = q.user.map(|u| u.trim().to_ascii_lowercase());
+    if !caller.person.is_admin() {
+        match &username {
+            Some(u) if *u != caller.person.username => {
+                return Err(AppError::forbidden(
+                    "Only admins can read other people's audit entries.",
+                ));
+            }
+            _ => username = Some(caller.person.username.clone()),
+        }
+    }
+    let filter = Filter {
+        username,
+        company: q.company,
+        action: q.action,
+        since: time("since", &q.since)?,
+        until: time("until", &q.until)?,
+        before: q.before,
+        limit,
+    };
+    let entries = read(&state.db, &filter).await?;
+    let next_before = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(axum::Json(
+        serde_json::to_value(Page {
+            entries,
+            next_before,
+        })
+        .map_err(AppError::internal)?,
+    ))
+}

@@ -1,0 +1,19 @@
+//! qbo-mcp: a team gateway from MCP assistants to QuickBooks Online. This library is the whole
+//! server; `main.rs` is only the command line over it. Start reading at `app.rs`.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod keys;
+pub mod mcp;
+pub mod oauth;
+pub mod ops;
+pub mod people;
+pub mod quickbooks;
+pub mod secret;
+pub mod server;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,138 @@
+//! The rmcp server handler: server information, `tools/list` filtered by the caller's role and
+//! `tools/call` through the registry. The caller comes from the request's extensions, where
+//! the gate put it; a request that reaches here without one is refused.
+
+use std::borrow::Cow;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::ToolCaller;
+use super::tools::{self, ToolContext};
+use crate::app::AppState;
+use crate::audit::{self, NewEntry, Outcome};
+
+/// The MCP server for one request (rmcp makes one per request; it is a cheap clone).
+#[derive(Debug, Clone)]
+pub struct McpHandler {
+    state: AppState,
+}
+
+impl McpHandler {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// The revisions served (older ones stay for clients that still speak them).
+const VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_03_26,
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+fn caller(ctx: &RequestContext<RoleServer>) -> Result<ToolCaller, McpError> {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<ToolCaller>())
+        .cloned()
+        .ok_or_else(|| {
+            McpError::invalid_request("This request carries no authenticated caller.", None)
+        })
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("qbo-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("QuickBooks Online (qbo-mcp)"),
+            )
+            .with_instructions(
+                "Tools for the team's QuickBooks Online companies. Start with list_companies; pass a company's realm_id or name as `company` when you have more than one.",
+            )
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(VERSIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = caller(&ctx)?;
+        Ok(ListToolsResult::with_all_items(tools::visible_to(
+            caller.person.role,
+        )))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = caller(&ctx)?;
+        let Some(tool) = tools::find(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("There is no tool named `{}`.", request.name),
+                None,
+            ));
+        };
+        let args = request.arguments.unwrap_or_default();
+        let company = args
+            .get("company")
+            .and_then(|c| c.as_str())
+            .map(str::to_owned);
+        let argument_names: Vec<&String> = args.keys().collect();
+        let details = json!({
+            "assistant": caller.assistant.label(),
+            "arguments": argument_names,
+        });
+        let username = caller.person.username.clone();
+        let cx = ToolContext {
+            state: self.state.clone(),
+            caller,
+        };
+        let started = Instant::now();
+        let result = tool.call(&cx, args).await;
+        let outcome = match (result.is_error, tool.permits(cx.caller.person.role)) {
+            (_, false) => Outcome::Refused,
+            (Some(true), true) => Outcome::Error,
+            _ => Outcome::Ok,
+        };
+        let mut details = details;
+        details["duration_ms"] = json!(started.elapsed().as_millis() as u64);
+        let mut entry = NewEntry::new(Some(&username), "tool.call", outcome)
+            .tool(tool.name)
+            .details(details);
+        if let Some(company) = company {
+            entry = entry.company(company);
+        }
+        // Durable before the result is returned (SPEC §7): no record, no result.
+        audit::record_now(&self.state.db, &entry)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot record a tool call");
+                McpError::internal_error(
+                    "The call could not be recorded in the audit log; it was not returned.",
+                    None,
+                )
+            })?;
+        Ok(result.into())
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools::description(name)
+    }
+}

@@ -1,0 +1,296 @@
+//! The tool registry: every tool, the role it needs, its input schema and its handler, in one
+//! table ([`TOOLS`]). `tools/list` shows a person only the tools their role allows, and
+//! `tools/call` refuses a tool above the caller's role before its handler runs — so a handler
+//! never checks the role itself.
+//!
+//! To add a tool: write `async fn my_tool(cx: &ToolContext, args: MyArgs) -> ToolOutcome`
+//! with `#[derive(Deserialize, JsonSchema)] struct MyArgs`, and add a line to [`TOOLS`] with
+//! `tool!(name, role, read_only, "description", my_tool, MyArgs)`.
+
+use std::sync::LazyLock;
+
+use futures::future::BoxFuture;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::{ToolCaller, books};
+use crate::app::AppState;
+use crate::people::Role;
+use crate::quickbooks;
+
+/// What a tool handler gets: the application state and who is calling.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    pub state: AppState,
+    pub caller: ToolCaller,
+}
+
+/// A tool's answer: structured JSON plus a short summary for people.
+pub type ToolOutcome = Result<ToolOutput, ToolError>;
+
+#[derive(Debug)]
+pub struct ToolOutput {
+    pub summary: String,
+    pub data: Value,
+}
+
+/// A failure the assistant should read (a tool error, not a protocol error): what went wrong
+/// and what to do.
+#[derive(Debug)]
+pub struct ToolError(pub String);
+
+impl ToolOutput {
+    fn into_result(self) -> CallToolResult {
+        let mut result = CallToolResult::structured(self.data);
+        result.content.insert(0, ContentBlock::text(self.summary));
+        result
+    }
+}
+
+impl ToolError {
+    pub fn into_result(self) -> CallToolResult {
+        CallToolResult::error(vec![ContentBlock::text(self.0)])
+    }
+}
+
+type Run = for<'a> fn(&'a ToolContext, JsonObject) -> BoxFuture<'a, ToolOutcome>;
+
+/// One tool in the registry.
+#[derive(Debug)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    /// The least role that may see and call it.
+    pub role: Role,
+    /// Reads only (viewer tools); writes are flagged to clients as such.
+    pub read_only: bool,
+    pub description: &'static str,
+    schema: fn() -> JsonObject,
+    run: Run,
+}
+
+impl ToolSpec {
+    /// Whether a person with `role` may see and call this tool.
+    pub fn permits(&self, role: Role) -> bool {
+        role >= self.role
+    }
+
+    /// Runs the tool for `cx.caller`, refusing a caller below the tool's role.
+    pub async fn call(&'static self, cx: &ToolContext, args: JsonObject) -> CallToolResult {
+        if !self.permits(cx.caller.person.role) {
+            return ToolError(format!(
+                "`{}` needs the {} role; {} is a {}. Ask an admin if you need it.",
+                self.name,
+                self.role.as_str(),
+                cx.caller.person.username,
+                cx.caller.person.role.as_str()
+            ))
+            .into_result();
+        }
+        match (self.run)(cx, args).await {
+            Ok(output) => output.into_result(),
+            Err(e) => e.into_result(),
+        }
+    }
+
+    fn describe(&self) -> Tool {
+        Tool::new(self.name, self.description, (self.schema)()).annotate(
+            ToolAnnotations::new()
+                .read_only(self.read_only)
+                .destructive(!self.read_only)
+                .open_world(false),
+        )
+    }
+}
+
+/// Parses a tool's arguments, as a tool error the assistant can correct.
+fn arguments<T: DeserializeOwned>(args: JsonObject) -> Result<T, ToolError> {
+    serde_json::from_value(Value::Object(args))
+        .map_err(|e| ToolError(format!("The arguments are not valid: {e}.")))
+}
+
+fn schema<T: JsonSchema>() -> JsonObject {
+    match serde_json::to_value(schemars::schema_for!(T)) {
+        Ok(Value::Object(mut o)) => {
+            o.remove("$schema");
+            o.remove("title");
+            o.entry("properties").or_insert_with(|| json!({}));
+            o
+        }
+        _ => JsonObject::from_iter([("type".to_owned(), json!("object"))]),
+    }
+}
+
+macro_rules! tool {
+    ($name:literal, $role:expr, $read_only:expr, $description:literal, $handler:path, $args:ty) => {
+        ToolSpec {
+            name: $name,
+            role: $role,
+            read_only: $read_only,
+            description: $description,
+            schema: schema::<$args>,
+            run: |cx, args| {
+                Box::pin(async move {
+                    let args: $args = arguments(args)?;
+                    $handler(cx, args).await
+                })
+            },
+        }
+    };
+}
+
+/// Every tool, with the role it needs. The one place that says who may call what.
+pub static TOOLS: &[ToolSpec] = &[
+    tool!(
+        "list_companies",
+        Role::Viewer,
+        true,
+        "List the QuickBooks Online companies you may use, with each connection's status. Use a company's realm_id or name as the `company` argument of other tools.",
+        list_companies,
+        NoArguments
+    ),
+    tool!(
+        "get_company_info",
+        Role::Viewer,
+        true,
+        "QuickBooks CompanyInfo and Preferences of a company.",
+        books::get_company_info,
+        books::CompanyArg
+    ),
+    tool!(
+        "query",
+        Role::Viewer,
+        true,
+        "Run a QuickBooks query (`SELECT * FROM Customer WHERE Active = true`); `fetch_all` gathers every page past 1000 rows.",
+        books::query,
+        books::QueryArgs
+    ),
+    tool!(
+        "get_entity",
+        Role::Viewer,
+        true,
+        "Read one entity by QuickBooks type (`Invoice`) and id.",
+        books::get_entity,
+        books::EntityArgs
+    ),
+    tool!(
+        "run_report",
+        Role::Viewer,
+        true,
+        "Run any QuickBooks report by name (ProfitAndLoss, BalanceSheet, …), complete, with totals from the report's own summary rows.",
+        books::run_report,
+        books::ReportToolArgs
+    ),
+    tool!(
+        "changes_since",
+        Role::Viewer,
+        true,
+        "Entities of the given types changed since a time (change data capture, 30 days back at most).",
+        books::changes_since,
+        books::ChangesArgs
+    ),
+    tool!(
+        "create_entity",
+        Role::Bookkeeper,
+        false,
+        "Create an entity from its QuickBooks JSON; `dry_run` shows what would be sent.",
+        books::create_entity,
+        books::CreateArgs
+    ),
+    tool!(
+        "update_entity",
+        Role::Bookkeeper,
+        false,
+        "Change some fields of an entity (sparse update: fields you omit keep their values). Reads the SyncToken itself when not given.",
+        books::update_entity,
+        books::UpdateArgs
+    ),
+    tool!(
+        "send_invoice",
+        Role::Bookkeeper,
+        false,
+        "Email an invoice, to its own address or to `email`.",
+        books::send_invoice,
+        books::SendArgs
+    ),
+    tool!(
+        "delete_entity",
+        Role::Admin,
+        false,
+        "Delete a transaction, void it, or deactivate a name-list entity (Customer, Vendor, …), as QuickBooks allows.",
+        books::delete_entity,
+        books::DeleteArgs
+    ),
+];
+
+/// The tool named `name`, whatever the caller's role.
+pub fn find(name: &str) -> Option<&'static ToolSpec> {
+    TOOLS.iter().find(|t| t.name == name)
+}
+
+static DESCRIPTIONS: LazyLock<Vec<(Role, Tool)>> =
+    LazyLock::new(|| TOOLS.iter().map(|t| (t.role, t.describe())).collect());
+
+/// The tools a person with `role` may see, as `tools/list` shows them.
+pub fn visible_to(role: Role) -> Vec<Tool> {
+    DESCRIPTIONS
+        .iter()
+        .filter(|(needs, _)| role >= *needs)
+        .map(|(_, tool)| tool.clone())
+        .collect()
+}
+
+/// A tool's description by name (for rmcp's argument-header validation).
+pub fn description(name: &str) -> Option<Tool> {
+    DESCRIPTIONS
+        .iter()
+        .find(|(_, t)| t.name == name)
+        .map(|(_, t)| t.clone())
+}
+
+/// Arguments of a tool that takes none.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct NoArguments {}
+
+/// `list_companies`: the companies the caller may use, with connection status. Admins see
+/// every company; others see the one company of a single-company deployment
+/// (`QBO_MCP_GRANT_SINGLE_COMPANY`) — explicit per-person grants arrive with their own issue.
+async fn list_companies(cx: &ToolContext, _args: NoArguments) -> ToolOutcome {
+    let all = quickbooks::store::list(&cx.state.db).await.map_err(|e| {
+        tracing::error!(error = ?e, "cannot list companies");
+        ToolError("The company list cannot be read right now; try again in a moment.".into())
+    })?;
+    let all: Vec<_> = all
+        .into_iter()
+        .filter(|c| c.status != quickbooks::Status::Disconnected)
+        .collect();
+    let visible: Vec<_> = if cx.caller.person.role == Role::Admin
+        || (cx.state.config.grant_single_company && all.len() == 1)
+    {
+        all
+    } else {
+        Vec::new()
+    };
+    let companies: Vec<Value> = visible
+        .iter()
+        .map(|c| {
+            json!({
+                "realm_id": c.realm_id,
+                "name": c.name,
+                "status": c.status.as_str(),
+                "connected_by": c.connected_by,
+            })
+        })
+        .collect();
+    let summary = match visible.len() {
+        0 => "No QuickBooks company is available to you yet. An admin can connect one (Companies page) or grant you access.".to_owned(),
+        1 => format!("1 company: {} ({}).", visible[0].name, visible[0].status.as_str()),
+        n => format!("{n} companies: {}.", visible.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
+    };
+    Ok(ToolOutput {
+        summary,
+        data: json!({ "companies": companies }),
+    })
+}

@@ -1,0 +1,510 @@
+//! Codes, grants and tokens in storage. A grant is what one authorization produced (person,
+//! client, scope); its access and refresh tokens hang off it, and revoking it kills them all.
+//!
+//! Refresh tokens rotate: presenting one issues a successor, and the presented token stays
+//! valid until that successor is first used (a grace for clients that failed to save the
+//! rotation). A token presented after its successor was used is reuse — someone else has a
+//! copy — and revokes the whole grant. A replayed authorization code likewise revokes the grant
+//! its first exchange produced. Every check here is one indexed lookup by token hash.
+
+use sha2::{Digest, Sha256};
+
+use super::{ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TTL, CODE_PREFIX, CODE_TTL, OAuthError};
+use super::{REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_TTL, now};
+use crate::db::{Db, Tx};
+use crate::secret::{new_token, token_hash};
+use crate::{on_db, on_tx};
+
+/// What an authorization code is issued for.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub client_id: String,
+    pub person_id: i64,
+    pub person_stamp: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: String,
+    pub resource: String,
+}
+
+/// A token response's contents.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub scope: String,
+    pub person_id: i64,
+    pub person_stamp: String,
+}
+
+/// The grant behind a valid access token: who, through which client.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccessGrant {
+    pub grant_id: i64,
+    pub person_id: i64,
+    pub person_stamp: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    #[sqlx(default)]
+    last_used_at: i64,
+}
+
+/// A grant as the assistants page lists it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct GrantSummary {
+    pub id: i64,
+    pub person_id: i64,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+}
+
+/// Stores a new authorization code and returns it (the only time it exists in clear).
+pub async fn issue_code(db: &Db, new: &NewCode) -> Result<String, sqlx::Error> {
+    let code = new_token(CODE_PREFIX).into_inner();
+    let hash = token_hash(&code);
+    let at = now();
+    on_db!(db, pool => {
+        // Codes long expired are kept a day for replay detection, then forgotten.
+        sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+            .bind(at - 86400)
+            .execute(pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oauth_codes (code_hash, client_id, person_id, person_stamp, redirect_uri, code_challenge, scope, resource, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&hash)
+        .bind(&new.client_id)
+        .bind(new.person_id)
+        .bind(&new.person_stamp)
+        .bind(&new.redirect_uri)
+        .bind(&new.code_challenge)
+        .bind(&new.scope)
+        .bind(&new.resource)
+        .bind(at)
+        .bind(at + CODE_TTL.as_secs() as i64)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(code)
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    client_id: String,
+    person_id: i64,
+    person_stamp: String,
+    redirect_uri: String,
+    code_challenge: String,
+    scope: String,
+    resource: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    grant_id: Option<i64>,
+}
+
+/// What the token request presents with a code.
+#[derive(Debug)]
+pub struct CodeExchange<'a> {
+    pub code: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_verifier: &'a str,
+    /// Already normalised and checked.
+    pub resource: &'a str,
+}
+
+/// The S256 PKCE transform (RFC 7636 §4.2).
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Exchanges an authorization code for tokens, once.
+pub async fn exchange_code(db: &Db, req: &CodeExchange<'_>) -> Result<IssuedTokens, OAuthError> {
+    let hash = token_hash(req.code);
+    let mut tx = db.begin_locked(&format!("oauth-code:{hash}")).await?;
+    let row: Option<CodeRow> = on_tx!(&mut tx, conn => {
+        sqlx::query_as(
+            "SELECT client_id, person_id, person_stamp, redirect_uri, code_challenge, scope, resource, expires_at, used_at, grant_id
+             FROM oauth_codes WHERE code_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *conn)
+        .await
+    })?;
+    let Some(code) = row else {
+        return Err(OAuthError::invalid_grant(
+            "The authorization code is unknown or expired.",
+        ));
+    };
+    if code.used_at.is_some() {
+        if let Some(grant_id) = code.grant_id {
+            revoke_in(&mut tx, grant_id).await?;
+            tracing::warn!(grant_id, client_id = %code.client_id, "authorization code replayed; its grant is revoked");
+        }
+        tx.commit().await?;
+        return Err(OAuthError::invalid_grant(
+            "The authorization code was already used; the tokens it produced are revoked.",
+        ));
+    }
+    if code.expires_at <= now() {
+        return Err(OAuthError::invalid_grant(
+            "The authorization code is unknown or expired.",
+        ));
+    }
+    if code.client_id != req.client_id {
+        return Err(OAuthError::invalid_grant(
+            "The authorization code was issued to another client.",
+        ));
+    }
+    if code.redirect_uri != req.redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the one in the authorization request.",
+        ));
+    }
+    if !verifier_well_formed(req.code_verifier) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636).",
+        ));
+    }
+    if pkce_challenge(req.code_verifier) != code.code_challenge {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge (PKCE).",
+        ));
+    }
+    if code.resource != req.resource {
+        return Err(OAuthError::invalid_target(
+            "The resource differs from the one in the authorization request.",
+        ));
+    }
+    let at = now();
+    let grant_id: i64 = on_tx!(&mut tx, conn => {
+        sqlx::query_scalar(
+            "INSERT INTO oauth_grants (client_id, person_id, person_stamp, scope, resource, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(&code.client_id)
+        .bind(code.person_id)
+        .bind(&code.person_stamp)
+        .bind(&code.scope)
+        .bind(&code.resource)
+        .bind(at)
+        .fetch_one(&mut *conn)
+        .await
+    })?;
+    on_tx!(&mut tx, conn => {
+        sqlx::query("UPDATE oauth_codes SET used_at = $1, grant_id = $2 WHERE code_hash = $3")
+            .bind(at)
+            .bind(grant_id)
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    let (access_token, refresh_token) = insert_pair(&mut tx, grant_id, None).await?;
+    tx.commit().await?;
+    Ok(IssuedTokens {
+        access_token,
+        refresh_token,
+        expires_in: ACCESS_TOKEN_TTL.as_secs(),
+        scope: code.scope,
+        person_id: code.person_id,
+        person_stamp: code.person_stamp,
+    })
+}
+
+fn verifier_well_formed(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Inserts a new access token and a refresh token (child of `parent`), returning both.
+async fn insert_pair(
+    tx: &mut Tx,
+    grant_id: i64,
+    parent: Option<&str>,
+) -> Result<(String, String), sqlx::Error> {
+    let access = new_token(ACCESS_TOKEN_PREFIX).into_inner();
+    let refresh = new_token(REFRESH_TOKEN_PREFIX).into_inner();
+    let (access_hash, refresh_hash) = (token_hash(&access), token_hash(&refresh));
+    let at = now();
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO oauth_tokens (token_hash, grant_id, kind, parent_hash, created_at, expires_at)
+             VALUES ($1, $2, 'access', NULL, $3, $4), ($5, $2, 'refresh', $6, $3, $7)",
+        )
+        .bind(&access_hash)
+        .bind(grant_id)
+        .bind(at)
+        .bind(at + ACCESS_TOKEN_TTL.as_secs() as i64)
+        .bind(&refresh_hash)
+        .bind(parent)
+        .bind(at + REFRESH_TOKEN_TTL.as_secs() as i64)
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok((access, refresh))
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    grant_id: i64,
+    kind: String,
+    expires_at: i64,
+    retired_at: Option<i64>,
+    client_id: String,
+    revoked_at: Option<i64>,
+    person_id: i64,
+    person_stamp: String,
+    scope: String,
+}
+
+const REFRESH_SELECT: &str = "SELECT t.grant_id, t.kind, t.expires_at, t.retired_at, g.client_id, g.revoked_at, g.person_id, g.person_stamp, g.scope
+     FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.token_hash = $1";
+
+/// Rotates a refresh token (see the module comment for the grace and the reuse rule).
+/// `client_id`, when the request names one, must be the grant's client.
+pub async fn refresh(
+    db: &Db,
+    refresh_token: &str,
+    client_id: Option<&str>,
+) -> Result<IssuedTokens, OAuthError> {
+    let unknown = || OAuthError::invalid_grant("The refresh token is unknown, expired or revoked.");
+    let hash = token_hash(refresh_token);
+    let grant_id: Option<i64> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT grant_id FROM oauth_tokens WHERE token_hash = $1")
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await
+    })?;
+    let Some(grant_id) = grant_id else {
+        return Err(unknown());
+    };
+    let mut tx = db.begin_locked(&format!("oauth-grant:{grant_id}")).await?;
+    let row: Option<RefreshRow> = on_tx!(&mut tx, conn => {
+        sqlx::query_as(REFRESH_SELECT).bind(&hash).fetch_optional(&mut *conn).await
+    })?;
+    let Some(row) = row.filter(|r| r.kind == "refresh" && r.revoked_at.is_none()) else {
+        return Err(unknown());
+    };
+    if row.retired_at.is_some() {
+        revoke_in(&mut tx, row.grant_id).await?;
+        tx.commit().await?;
+        tracing::warn!(grant_id = row.grant_id, client_id = %row.client_id, "refresh token reused after rotation; the grant is revoked");
+        return Err(OAuthError::invalid_grant(
+            "The refresh token was already rotated and its successor used; the whole grant is revoked. Authorize again.",
+        ));
+    }
+    let at = now();
+    if row.expires_at <= at {
+        return Err(unknown());
+    }
+    if client_id.is_some_and(|c| c != row.client_id) {
+        return Err(OAuthError::invalid_grant(
+            "The refresh token was issued to another client.",
+        ));
+    }
+    on_tx!(&mut tx, conn => {
+        // Successors of this token were never used (using one would have retired this token):
+        // the client did not save them, so they are forgotten, harmlessly.
+        sqlx::query("DELETE FROM oauth_tokens WHERE parent_hash = $1 AND kind = 'refresh'")
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
+        // Its predecessor's grace ends now that this successor is used.
+        sqlx::query(
+            "UPDATE oauth_tokens SET retired_at = $1 WHERE grant_id = $2 AND kind = 'refresh' AND retired_at IS NULL AND token_hash <> $3",
+        )
+        .bind(at)
+        .bind(row.grant_id)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM oauth_tokens WHERE grant_id = $1 AND expires_at < $2")
+            .bind(row.grant_id)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(row.grant_id)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    let (access_token, refresh_token) = insert_pair(&mut tx, row.grant_id, Some(&hash)).await?;
+    tx.commit().await?;
+    Ok(IssuedTokens {
+        access_token,
+        refresh_token,
+        expires_in: ACCESS_TOKEN_TTL.as_secs(),
+        scope: row.scope,
+        person_id: row.person_id,
+        person_stamp: row.person_stamp,
+    })
+}
+
+/// The grant behind a live access token, or `None`. One lookup by the token's hash (primary
+/// key) joined to its grant and client by primary key. Refreshes `last_used_at` at most every
+/// five minutes so that reading stays a read.
+pub async fn verify_access_token(db: &Db, token: &str) -> Result<Option<AccessGrant>, sqlx::Error> {
+    if !token.starts_with(ACCESS_TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let at = now();
+    let grant: Option<AccessGrant> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT g.id AS grant_id, g.person_id, g.person_stamp, g.client_id, c.client_name, g.scope, g.last_used_at
+             FROM oauth_tokens t
+             JOIN oauth_grants g ON g.id = t.grant_id
+             JOIN oauth_clients c ON c.client_id = g.client_id
+             WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND g.revoked_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .bind(at)
+        .fetch_optional(pool)
+        .await
+    })?;
+    if let Some(g) = &grant
+        && g.last_used_at < at - 300
+    {
+        on_db!(db, pool => {
+            sqlx::query("UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(g.grant_id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(grant)
+}
+
+async fn revoke_in(tx: &mut Tx, grant_id: i64) -> Result<(), sqlx::Error> {
+    let at = now();
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(grant_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM oauth_tokens WHERE grant_id = $1")
+            .bind(grant_id)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// RFC 7009: revokes the grant behind an access or refresh token. Unknown tokens are ignored
+/// (the endpoint answers 200 either way). `client_id`, when given, must own the token.
+pub async fn revoke_token(
+    db: &Db,
+    token: &str,
+    client_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let found: Option<(i64, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT g.id, g.client_id FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(pool)
+        .await
+    })?;
+    let Some((grant_id, owner)) = found else {
+        return Ok(());
+    };
+    if client_id.is_some_and(|c| c != owner) {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    revoke_in(&mut tx, grant_id).await?;
+    tx.commit().await
+}
+
+/// Live grants, newest first: one person's (`Some(id)`) or everyone's (`None`).
+pub async fn list_grants(
+    db: &Db,
+    person_id: Option<i64>,
+) -> Result<Vec<GrantSummary>, sqlx::Error> {
+    on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT g.id, g.person_id, g.client_id, c.client_name, g.scope, g.created_at, g.last_used_at
+             FROM oauth_grants g JOIN oauth_clients c ON c.client_id = g.client_id
+             WHERE g.revoked_at IS NULL AND ($1 IS NULL OR g.person_id = $1)
+             ORDER BY g.created_at DESC, g.id DESC",
+        )
+        .bind(person_id)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Revokes one grant; with `person_id`, only if it is that person's. `false`: no such grant.
+pub async fn revoke_grant_of(
+    db: &Db,
+    grant_id: i64,
+    person_id: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let owner: Option<i64> = on_tx!(&mut tx, conn => {
+        sqlx::query_scalar("SELECT person_id FROM oauth_grants WHERE id = $1 AND revoked_at IS NULL")
+            .bind(grant_id)
+            .fetch_optional(&mut *conn)
+            .await
+    })?;
+    match owner {
+        Some(owner) if person_id.is_none_or(|p| p == owner) => {
+            revoke_in(&mut tx, grant_id).await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Revokes every grant of a person (for people's "sign out everywhere"; deactivation needs
+/// no call, the stamp check refuses the tokens already).
+pub async fn revoke_grants_of_person(db: &Db, person_id: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let ids: Vec<i64> = on_tx!(&mut tx, conn => {
+        sqlx::query_scalar("SELECT id FROM oauth_grants WHERE person_id = $1 AND revoked_at IS NULL")
+            .bind(person_id)
+            .fetch_all(&mut *conn)
+            .await
+    })?;
+    for id in &ids {
+        revoke_in(&mut tx, *id).await?;
+    }
+    tx.commit().await?;
+    Ok(ids.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256() {
+        // Computed independently (Python: base64url(sha256(verifier)) without padding).
+        let verifier = "qbo-mcp-test-verifier-0123456789-abcdefghijk";
+        assert_eq!(
+            pkce_challenge(verifier),
+            "NcN4imzGSsHZXNidEMLIM1NIIJeMqUX24HP8z8USUVI"
+        );
+        assert!(verifier_well_formed(verifier));
+        assert!(!verifier_well_formed("short"));
+        assert!(!verifier_well_formed(&"a".repeat(129)));
+        assert!(!verifier_well_formed(&format!("{}!", "a".repeat(50))));
+    }
+}

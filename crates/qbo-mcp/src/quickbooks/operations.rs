@@ -1,0 +1,536 @@
+//! What a tool can ask of a company's books, independent of MCP: read the company, query,
+//! read one entity, run a report, see changes, create, update (sparse by default), send an
+//! invoice, delete/void/deactivate. Arguments are checked here before anything is sent, so a
+//! bad argument never costs a request against the company's rate budget.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::api::ApiRequest;
+use super::entities::{self, EntityType, Kind};
+use super::{QboError, QuickBooks};
+
+/// Most rows `fetch_all` will gather, so a runaway query cannot exhaust memory.
+pub const FETCH_ALL_LIMIT: usize = 100_000;
+/// Rows per page when paginating (QuickBooks' maximum).
+const PAGE: usize = 1000;
+
+/// A result and what identifies it at Intuit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub value: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intuit_tid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl From<super::ApiResponse> for Answer {
+    fn from(r: super::ApiResponse) -> Self {
+        Answer {
+            value: r.body,
+            intuit_tid: r.intuit_tid,
+            request_id: r.request_id,
+        }
+    }
+}
+
+/// How `delete_entity` removes something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeleteMode {
+    Delete,
+    Void,
+    Deactivate,
+}
+
+fn invalid(message: impl Into<String>) -> QboError {
+    QboError::InvalidArgument {
+        message: message.into(),
+    }
+}
+
+fn entity_type(name: &str) -> Result<&'static EntityType, QboError> {
+    entities::by_name(name).ok_or_else(|| invalid(entities::unknown(name)))
+}
+
+fn writable(name: &str) -> Result<&'static EntityType, QboError> {
+    let t = entity_type(name)?;
+    if t.kind == Kind::ReadOnly {
+        return Err(invalid(format!(
+            "{name} cannot be changed through this server."
+        )));
+    }
+    Ok(t)
+}
+
+fn entity_id(id: &str) -> Result<&str, QboError> {
+    if !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        Ok(id)
+    } else {
+        Err(invalid(format!(
+            "`{id}` is not a QuickBooks entity id (like \"42\")."
+        )))
+    }
+}
+
+fn date(name: &str, value: &str) -> Result<String, QboError> {
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| invalid(format!("{name} `{value}` is not a date like 2026-01-31.")))
+}
+
+/// Splits a trailing `STARTPOSITION n` / `MAXRESULTS n` off a query (any order, any case).
+fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
+    let mut words: Vec<&str> = query.split_whitespace().collect();
+    let (mut start, mut max) = (None, None);
+    loop {
+        let n = words.len();
+        if n < 2 {
+            break;
+        }
+        let (keyword, value) = (words[n - 2], words[n - 1]);
+        let Ok(value) = value.parse::<usize>() else {
+            break;
+        };
+        if keyword.eq_ignore_ascii_case("STARTPOSITION") && start.is_none() {
+            start = Some(value);
+        } else if keyword.eq_ignore_ascii_case("MAXRESULTS") && max.is_none() {
+            max = Some(value);
+        } else {
+            break;
+        }
+        words.truncate(n - 2);
+    }
+    (words.join(" "), start, max)
+}
+
+/// The entity name a `SELECT … FROM Entity …` reads.
+fn query_entity(query: &str) -> Option<&str> {
+    let mut words = query.split_whitespace();
+    words.find(|w| w.eq_ignore_ascii_case("FROM"))?;
+    words.next()
+}
+
+impl QuickBooks {
+    /// CompanyInfo and Preferences.
+    pub async fn company_info(&self, realm_id: &str) -> Result<Answer, QboError> {
+        let info = self
+            .call(realm_id, ApiRequest::get(format!("companyinfo/{realm_id}")))
+            .await?;
+        let prefs = self.call(realm_id, ApiRequest::get("preferences")).await?;
+        Ok(Answer {
+            value: json!({
+                "CompanyInfo": info.body.get("CompanyInfo").cloned().unwrap_or(Value::Null),
+                "Preferences": prefs.body.get("Preferences").cloned().unwrap_or(Value::Null),
+            }),
+            intuit_tid: info.intuit_tid,
+            request_id: None,
+        })
+    }
+
+    /// A query in QuickBooks' language; with `fetch_all`, every page (up to
+    /// [`FETCH_ALL_LIMIT`] rows) gathered into one answer.
+    pub async fn query(
+        &self,
+        realm_id: &str,
+        query: &str,
+        fetch_all: bool,
+    ) -> Result<Answer, QboError> {
+        let query = query.trim().trim_end_matches(';').trim();
+        if query.len() > 4000 {
+            return Err(invalid("The query is longer than 4000 characters."));
+        }
+        if !query
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
+        {
+            return Err(invalid(
+                "A query starts with SELECT, like `SELECT * FROM Customer WHERE Active = true`.",
+            ));
+        }
+        if !fetch_all {
+            let r = self
+                .call(realm_id, ApiRequest::get("query").param("query", query))
+                .await?;
+            return Ok(r.into());
+        }
+        let (base, start, max) = split_paging(query);
+        let entity = query_entity(&base)
+            .ok_or_else(|| invalid("The query names no entity after FROM."))?
+            .to_owned();
+        if base.to_ascii_uppercase().contains("COUNT(*)") {
+            return Err(invalid("fetch_all does not apply to COUNT(*) queries."));
+        }
+        let limit = max.unwrap_or(FETCH_ALL_LIMIT).min(FETCH_ALL_LIMIT);
+        let mut position = start.unwrap_or(1).max(1);
+        let mut rows: Vec<Value> = Vec::new();
+        let mut tid = None;
+        loop {
+            let page = PAGE.min(limit - rows.len());
+            let paged = format!("{base} STARTPOSITION {position} MAXRESULTS {page}");
+            let r = self
+                .call(realm_id, ApiRequest::get("query").param("query", paged))
+                .await?;
+            tid = tid.or(r.intuit_tid);
+            let got = r.body["QueryResponse"][&entity]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let n = got.len();
+            rows.extend(got);
+            if n < page || rows.len() >= limit {
+                break;
+            }
+            position += n;
+        }
+        let mut response = Map::new();
+        response.insert("startPosition".into(), json!(start.unwrap_or(1)));
+        response.insert("maxResults".into(), json!(rows.len()));
+        response.insert(entity, Value::Array(rows));
+        Ok(Answer {
+            value: json!({ "QueryResponse": response }),
+            intuit_tid: tid,
+            request_id: None,
+        })
+    }
+
+    /// One entity by type and id.
+    pub async fn get_entity(
+        &self,
+        realm_id: &str,
+        entity: &str,
+        id: &str,
+    ) -> Result<Answer, QboError> {
+        let t = entity_type(entity)?;
+        let id = entity_id(id)?;
+        let r = self
+            .call(realm_id, ApiRequest::get(format!("{}/{id}", t.path())))
+            .await?;
+        Ok(r.into())
+    }
+
+    /// Any report by name, complete. `params` are passed through (string values only).
+    pub async fn run_report(
+        &self,
+        realm_id: &str,
+        report: &ReportArgs,
+    ) -> Result<Answer, QboError> {
+        if report.report.is_empty()
+            || report.report.len() > 64
+            || !report.report.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(invalid(format!(
+                "`{}` is not a QuickBooks report name (like ProfitAndLoss or BalanceSheet).",
+                report.report
+            )));
+        }
+        let mut request = ApiRequest::get(format!("reports/{}", report.report));
+        if let Some(d) = &report.start_date {
+            request = request.param("start_date", date("start_date", d)?);
+        }
+        if let Some(d) = &report.end_date {
+            request = request.param("end_date", date("end_date", d)?);
+        }
+        if let Some(m) = &report.accounting_method {
+            if m != "Cash" && m != "Accrual" {
+                return Err(invalid("accounting_method is Cash or Accrual."));
+            }
+            request = request.param("accounting_method", m.clone());
+        }
+        if let Some(s) = &report.summarize_column_by {
+            request = request.param("summarize_column_by", s.clone());
+        }
+        if let Some(params) = &report.params {
+            for (key, value) in params {
+                if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(invalid(format!("`{key}` is not a report parameter name.")));
+                }
+                let value = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => {
+                        return Err(invalid(format!(
+                            "Report parameter `{key}` must be a string, number or boolean."
+                        )));
+                    }
+                };
+                request = request.param(key, value);
+            }
+        }
+        let r = self.call(realm_id, request).await?;
+        let totals = report_totals(&r.body);
+        let mut answer: Answer = r.into();
+        if let Value::Object(map) = &mut answer.value {
+            map.insert("totals".into(), totals);
+        }
+        Ok(answer)
+    }
+
+    /// Change data capture since a time, for some entity types.
+    pub async fn changes_since(
+        &self,
+        realm_id: &str,
+        entities: &[String],
+        since: &str,
+    ) -> Result<Answer, QboError> {
+        if entities.is_empty() || entities.len() > 30 {
+            return Err(invalid("Name between 1 and 30 entity types."));
+        }
+        for e in entities {
+            entity_type(e)?;
+        }
+        let since = chrono::DateTime::parse_from_rfc3339(since)
+            .map(|t| t.to_rfc3339())
+            .or_else(|_| date("since", since).map(|d| format!("{d}T00:00:00Z")))
+            .map_err(|_| {
+                invalid(format!(
+                    "since `{since}` is not a time like 2026-01-31T00:00:00Z."
+                ))
+            })?;
+        let r = self
+            .call(
+                realm_id,
+                ApiRequest::get("cdc")
+                    .param("entities", entities.join(","))
+                    .param("changedSince", since),
+            )
+            .await?;
+        Ok(r.into())
+    }
+
+    /// Creates an entity; with `dry_run`, answers what would be sent instead.
+    pub async fn create_entity(
+        &self,
+        realm_id: &str,
+        entity: &str,
+        fields: &Value,
+        dry_run: bool,
+    ) -> Result<Answer, QboError> {
+        let t = writable(entity)?;
+        let Value::Object(body) = fields else {
+            return Err(invalid(
+                "fields must be a JSON object with the entity's fields.",
+            ));
+        };
+        if body.contains_key("Id") || body.contains_key("SyncToken") {
+            return Err(invalid(
+                "A new entity has no Id or SyncToken; use update_entity to change one.",
+            ));
+        }
+        let request = ApiRequest::post(t.path(), Value::Object(body.clone()));
+        if dry_run {
+            return Ok(dry(&request));
+        }
+        Ok(self.call(realm_id, request).await?.into())
+    }
+
+    /// Updates an entity. Sparse unless `fields` has `"sparse": false`: omitted fields keep
+    /// their values. Reads the current SyncToken (and fields QuickBooks insists on) when
+    /// not given.
+    pub async fn update_entity(
+        &self,
+        realm_id: &str,
+        entity: &str,
+        id: &str,
+        fields: &Value,
+        sync_token: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Answer, QboError> {
+        let t = writable(entity)?;
+        let id = entity_id(id)?;
+        let Value::Object(given) = fields else {
+            return Err(invalid(
+                "fields must be a JSON object with the fields to change.",
+            ));
+        };
+        let mut body = given.clone();
+        body.insert("Id".into(), json!(id));
+        let sparse = body.get("sparse").and_then(Value::as_bool).unwrap_or(true);
+        body.insert("sparse".into(), json!(sparse));
+        let missing: Vec<&str> = t
+            .sparse_required
+            .iter()
+            .copied()
+            .filter(|f| !body.contains_key(*f))
+            .collect();
+        if sync_token.is_none() || !missing.is_empty() {
+            let current = self.get_entity(realm_id, t.name, id).await?;
+            let current = &current.value[t.name];
+            if sync_token.is_none() {
+                body.insert("SyncToken".into(), current["SyncToken"].clone());
+            }
+            for f in missing {
+                if let Some(v) = current.get(f) {
+                    body.insert(f.into(), v.clone());
+                }
+            }
+        }
+        if let Some(token) = sync_token {
+            body.insert("SyncToken".into(), json!(token));
+        }
+        let request = ApiRequest::post(t.path(), Value::Object(body));
+        if dry_run {
+            return Ok(dry(&request));
+        }
+        Ok(self.call(realm_id, request).await?.into())
+    }
+
+    /// Emails an invoice (to `email`, or to the address on the invoice).
+    pub async fn send_invoice(
+        &self,
+        realm_id: &str,
+        id: &str,
+        email: Option<&str>,
+    ) -> Result<Answer, QboError> {
+        let id = entity_id(id)?;
+        let mut request = ApiRequest::post_empty(format!("invoice/{id}/send"));
+        if let Some(to) = email {
+            if !to.contains('@') || to.len() > 254 || to.contains(char::is_whitespace) {
+                return Err(invalid(format!("`{to}` is not an email address.")));
+            }
+            request = request.param("sendTo", to);
+        }
+        Ok(self.call(realm_id, request).await?.into())
+    }
+
+    /// Deletes a transaction, voids it, or deactivates a name-list entity, as QuickBooks
+    /// allows. Without a mode: deactivate for name lists, delete for transactions.
+    pub async fn delete_entity(
+        &self,
+        realm_id: &str,
+        entity: &str,
+        id: &str,
+        mode: Option<DeleteMode>,
+    ) -> Result<Answer, QboError> {
+        let t = writable(entity)?;
+        let id = entity_id(id)?;
+        let mode = match (t.kind, mode) {
+            (Kind::NameList, None | Some(DeleteMode::Deactivate)) => DeleteMode::Deactivate,
+            (Kind::NameList, Some(_)) => {
+                return Err(invalid(format!(
+                    "QuickBooks never deletes a {}; it can only be deactivated (mode \"deactivate\").",
+                    t.name
+                )));
+            }
+            (Kind::Transaction { .. }, Some(DeleteMode::Deactivate)) => {
+                return Err(invalid(format!(
+                    "A {} is a transaction: delete or void it.",
+                    t.name
+                )));
+            }
+            (Kind::Transaction { voidable: false }, Some(DeleteMode::Void)) => {
+                return Err(invalid(format!(
+                    "QuickBooks cannot void a {}; delete it instead.",
+                    t.name
+                )));
+            }
+            (_, mode) => mode.unwrap_or(DeleteMode::Delete),
+        };
+        if mode == DeleteMode::Deactivate {
+            return self
+                .update_entity(realm_id, t.name, id, &json!({"Active": false}), None, false)
+                .await;
+        }
+        let current = self.get_entity(realm_id, t.name, id).await?;
+        let sync = current.value[t.name]["SyncToken"].clone();
+        let operation = if mode == DeleteMode::Void {
+            "void"
+        } else {
+            "delete"
+        };
+        let request = ApiRequest::post(t.path(), json!({"Id": id, "SyncToken": sync}))
+            .param("operation", operation);
+        Ok(self.call(realm_id, request).await?.into())
+    }
+}
+
+/// Arguments of `run_report`.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct ReportArgs {
+    pub report: String,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub accounting_method: Option<String>,
+    pub summarize_column_by: Option<String>,
+    pub params: Option<Map<String, Value>>,
+}
+
+fn dry(request: &ApiRequest) -> Answer {
+    Answer {
+        value: json!({
+            "dry_run": true,
+            "would_send": {
+                "method": request.method.as_str(),
+                "path": request.path,
+                "query": request.query.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                "body": request.body,
+            }
+        }),
+        intuit_tid: None,
+        request_id: None,
+    }
+}
+
+/// Top-level section totals straight from the report's own `Summary` rows (never re-added),
+/// as `[{"group", "label", "values"}]`.
+pub fn report_totals(report: &Value) -> Value {
+    let rows = report["Rows"]["Row"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let totals: Vec<Value> = rows
+        .iter()
+        .filter_map(|row| {
+            let cols = row["Summary"]["ColData"].as_array()?;
+            let label = cols
+                .first()
+                .and_then(|c| c["value"].as_str())
+                .unwrap_or_default();
+            Some(json!({
+                "group": row.get("group").cloned().unwrap_or(Value::Null),
+                "label": label,
+                "values": cols.iter().skip(1).map(|c| c["value"].clone()).collect::<Vec<_>>(),
+            }))
+        })
+        .collect();
+    Value::Array(totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_is_split_off() {
+        assert_eq!(
+            split_paging(
+                "SELECT * FROM Customer WHERE Active = true startposition 5 MAXRESULTS 20"
+            ),
+            (
+                "SELECT * FROM Customer WHERE Active = true".into(),
+                Some(5),
+                Some(20)
+            )
+        );
+        assert_eq!(
+            split_paging("SELECT * FROM Item"),
+            ("SELECT * FROM Item".into(), None, None)
+        );
+        assert_eq!(
+            query_entity("select * from Invoice where x = '1'"),
+            Some("Invoice")
+        );
+    }
+
+    #[test]
+    fn entity_names_are_checked_with_a_hint() {
+        let e = entity_type("customer").unwrap_err().to_string();
+        assert!(e.contains("use `Customer`"), "{e}");
+        assert!(entity_id("42").is_ok());
+        assert!(entity_id("42/../x").is_err());
+    }
+}

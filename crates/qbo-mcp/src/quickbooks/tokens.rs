@@ -1,0 +1,183 @@
+//! Intuit access tokens for a company, refreshed exactly once at a time across every replica.
+//!
+//! A caller reads the stored token without a lock; if it expires within five minutes (or
+//! QuickBooks just answered 401), it takes the company's refresh lock, re-reads, and refreshes
+//! only if nobody else did meanwhile (the token generation moved). Intuit's answer is written
+//! and committed in the transaction that holds the lock before anyone uses it: nothing but the
+//! commit stands between Intuit rotating the refresh token and the new one being durable.
+//! `invalid_grant` → re-read and retry once → the connection is marked `needs_reconnect`.
+
+use crate::secret::Secret;
+
+use super::intuit::OAuthError;
+use super::store::{self, Status, TokenReadError};
+use super::{FaultPoint, QboError, QuickBooks, now};
+
+/// Refresh this long before the access token expires.
+pub const REFRESH_AHEAD_S: i64 = 300;
+
+/// An access token and the generation it belongs to (to ask for a forced refresh after a 401).
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub token: Secret<String>,
+    pub generation: i64,
+}
+
+fn lock_key(realm_id: &str) -> String {
+    format!("quickbooks-refresh:{realm_id}")
+}
+
+impl QuickBooks {
+    /// A usable access token for the company, refreshing it if needed.
+    pub async fn access(&self, realm_id: &str) -> Result<Access, QboError> {
+        let stored = self.read_tokens(realm_id).await?;
+        if stored.access_expires_at - now() > REFRESH_AHEAD_S {
+            return Ok(Access {
+                token: stored.access_token,
+                generation: stored.generation,
+            });
+        }
+        self.refresh(realm_id, stored.generation).await
+    }
+
+    async fn read_tokens(&self, realm_id: &str) -> Result<store::StoredTokens, QboError> {
+        let stored = store::tokens(&self.db, &self.sealer, realm_id)
+            .await
+            .map_err(|e| token_error(realm_id, e))?;
+        usable(realm_id, stored)
+    }
+
+    /// Refreshes unless another caller already replaced generation `seen` with a token that is
+    /// still good. Used on expiry and after a 401 from QuickBooks.
+    pub async fn refresh(&self, realm_id: &str, seen: i64) -> Result<Access, QboError> {
+        match self.refresh_once(realm_id, seen).await? {
+            Refreshed::Done(access) => Ok(access),
+            Refreshed::InvalidGrant { tried } => {
+                // Re-read the stored token and retry once: another process (or an admin's
+                // reconnect) may have stored a newer one.
+                // Passing the generation we tried makes `refresh_once` take a newer stored
+                // token if there is one, and otherwise refresh again.
+                self.read_tokens(realm_id).await?;
+                match self.refresh_once(realm_id, tried).await? {
+                    Refreshed::Done(access) => Ok(access),
+                    Refreshed::InvalidGrant { tried } => {
+                        let marked = store::mark_needs_reconnect(
+                            &self.db,
+                            realm_id,
+                            tried,
+                            "QuickBooks refused the stored refresh token (invalid_grant). An admin must reconnect the company.",
+                            now(),
+                        )
+                        .await
+                        .map_err(QboError::from)?;
+                        if marked {
+                            tracing::warn!(
+                                realm_id,
+                                "refresh token refused twice: company needs reconnect"
+                            );
+                            self.record_event("company.needs_reconnect", realm_id, "invalid_grant")
+                                .await;
+                        }
+                        Err(QboError::NeedsReconnect {
+                            realm_id: realm_id.to_owned(),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    async fn refresh_once(&self, realm_id: &str, seen: i64) -> Result<Refreshed, QboError> {
+        let mut tx = self.db.begin_locked(&lock_key(realm_id)).await?;
+        let stored = store::tokens_in(&mut tx, &self.sealer, realm_id)
+            .await
+            .map_err(|e| token_error(realm_id, e))?;
+        let stored = usable(realm_id, stored)?;
+        if stored.generation != seen && stored.access_expires_at - now() > REFRESH_AHEAD_S {
+            // Someone refreshed while we waited for the lock: use theirs.
+            tx.rollback().await?;
+            return Ok(Refreshed::Done(Access {
+                token: stored.access_token,
+                generation: stored.generation,
+            }));
+        }
+        self.fault(FaultPoint::RefreshBeforeIntuit);
+        let started = std::time::Instant::now();
+        let answer = self.oauth.refresh(&stored.refresh_token).await;
+        metrics::histogram!("quickbooks_refresh_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match answer {
+            Ok(tokens) => {
+                self.fault(FaultPoint::RefreshAfterIntuit);
+                let generation =
+                    store::store_refreshed(&mut tx, &self.sealer, realm_id, &tokens, now()).await?;
+                tx.commit().await?;
+                self.fault(FaultPoint::RefreshAfterCommit);
+                metrics::counter!("quickbooks_refreshes_total", "outcome" => "ok").increment(1);
+                tracing::info!(realm_id, generation, "refreshed QuickBooks tokens");
+                Ok(Refreshed::Done(Access {
+                    token: tokens.access_token,
+                    generation,
+                }))
+            }
+            Err(OAuthError::InvalidGrant(_)) => {
+                tx.rollback().await?;
+                metrics::counter!("quickbooks_refreshes_total", "outcome" => "invalid_grant")
+                    .increment(1);
+                Ok(Refreshed::InvalidGrant {
+                    tried: stored.generation,
+                })
+            }
+            Err(OAuthError::Unavailable(detail)) => {
+                tx.rollback().await?;
+                metrics::counter!("quickbooks_refreshes_total", "outcome" => "unavailable")
+                    .increment(1);
+                Err(QboError::Unavailable { detail })
+            }
+            Err(e @ OAuthError::Refused { .. }) => {
+                tx.rollback().await?;
+                metrics::counter!("quickbooks_refreshes_total", "outcome" => "refused")
+                    .increment(1);
+                tracing::error!(realm_id, error = %e, "Intuit refused the refresh request");
+                Err(QboError::Internal(anyhow::anyhow!(
+                    "Intuit refused the refresh request; check the Intuit app's client id and secret"
+                )))
+            }
+        }
+    }
+}
+
+enum Refreshed {
+    Done(Access),
+    InvalidGrant { tried: i64 },
+}
+
+fn usable(realm_id: &str, stored: store::StoredTokens) -> Result<store::StoredTokens, QboError> {
+    match stored.status {
+        Status::Connected => Ok(stored),
+        Status::NeedsReconnect => Err(QboError::NeedsReconnect {
+            realm_id: realm_id.to_owned(),
+        }),
+        Status::Disconnected => Err(QboError::NotConnected {
+            realm_id: realm_id.to_owned(),
+        }),
+    }
+}
+
+fn token_error(realm_id: &str, e: TokenReadError) -> QboError {
+    match e {
+        TokenReadError::Unknown => QboError::UnknownCompany {
+            company: realm_id.to_owned(),
+        },
+        TokenReadError::NoTokens(Status::NeedsReconnect) => QboError::NeedsReconnect {
+            realm_id: realm_id.to_owned(),
+        },
+        TokenReadError::NoTokens(_) => QboError::NotConnected {
+            realm_id: realm_id.to_owned(),
+        },
+        TokenReadError::Sealing(e) => QboError::Internal(anyhow::anyhow!(
+            "stored QuickBooks tokens for {realm_id} do not open: {e}"
+        )),
+        TokenReadError::Db(e) => e.into(),
+    }
+}

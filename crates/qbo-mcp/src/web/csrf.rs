@@ -1,0 +1,196 @@
+//! CSRF protection for every state-changing request made with our cookies.
+//!
+//! The token is an HMAC (under the server's secret key) of an *anchor* cookie: the session
+//! cookie when there is one, else a random `qbo_csrf` cookie given to anonymous browsers (so
+//! the sign-in, setup and invitation forms are protected too). Any replica can check it
+//! without a database read. [`protect`] runs before every handler: a POST/PUT/PATCH/DELETE that
+//! carries an anchor cookie and no `Authorization` header must present the token in the
+//! `x-csrf-token` header or the `csrf_token` form field, else `403 csrf_missing` /
+//! `403 csrf_invalid`. Forms get the field from [`CsrfToken::field`]; a form handler on a
+//! public page calls [`CsrfToken::require_checked`] so a cookie-less cross-site post is
+//! refused as well.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use maud::{Markup, html};
+use subtle::ConstantTimeEq as _;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::secret::new_token;
+use crate::web;
+
+/// The form field and header that carry the token.
+pub const FIELD: &str = "csrf_token";
+pub const HEADER: &str = "x-csrf-token";
+
+/// The anonymous anchor cookie's name.
+fn anchor_cookie_name(state: &AppState) -> String {
+    if web::https(state) {
+        "__Host-qbo_csrf".to_owned()
+    } else {
+        "qbo_csrf".to_owned()
+    }
+}
+
+/// The CSRF token for this request's anchor; put it in forms and `x-csrf-token` headers.
+#[derive(Debug, Clone)]
+pub struct CsrfToken {
+    value: String,
+    /// The request carried its anchor and, if state-changing, passed the check.
+    checked: bool,
+    /// Set when a page used the token, so a new anchor cookie is sent with the response.
+    used: Arc<AtomicBool>,
+}
+
+impl CsrfToken {
+    pub fn value(&self) -> &str {
+        self.used.store(true, Ordering::Relaxed);
+        &self.value
+    }
+
+    /// The hidden form field.
+    pub fn field(&self) -> Markup {
+        html! { input type="hidden" name=(FIELD) value=(self.value()); }
+    }
+
+    /// For form handlers on public pages: refuses a state-changing request that came without
+    /// our cookie (and so was not checked), e.g. a cross-site post from a fresh browser.
+    pub fn require_checked(&self) -> Result<(), AppError> {
+        if self.checked {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(
+                "This form needs cookies: enable cookies for this site, reload the page and try again.",
+            )
+            .with_code("csrf_missing"))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<CsrfToken>()
+            .cloned()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("csrf layer missing")))
+    }
+}
+
+fn token_for(state: &AppState, anchor: &str) -> String {
+    URL_SAFE_NO_PAD.encode(state.sealer.mac("csrf", anchor.as_bytes()))
+}
+
+fn is_state_changing(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// The middleware (see the module documentation).
+pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let session = web::cookie(request.headers(), &web::session_cookie_name(&state));
+    let anon = web::cookie(request.headers(), &anchor_cookie_name(&state));
+    let anchor = session.or(anon);
+    let mut request = request;
+    let mut checked = anchor.is_some();
+    if is_state_changing(request.method())
+        && !request.headers().contains_key(header::AUTHORIZATION)
+        && let Some(anchor) = &anchor
+    {
+        let expected = token_for(&state, anchor);
+        let (submitted, rebuilt) =
+            match submitted_token(request, state.config.body_limit_bytes).await {
+                Ok(found) => found,
+                Err(response) => return response,
+            };
+        request = rebuilt;
+        match submitted {
+            None => {
+                return AppError::forbidden(
+                    "This request needs the page's CSRF token (form field `csrf_token` or header `x-csrf-token`). Reload the page and try again.",
+                )
+                .with_code("csrf_missing")
+                .into_response();
+            }
+            Some(t) if bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => {}
+            Some(_) => {
+                return AppError::forbidden(
+                    "The CSRF token does not match this browser session. Reload the page and try again.",
+                )
+                .with_code("csrf_invalid")
+                .into_response();
+            }
+        }
+    } else if is_state_changing(request.method()) {
+        // Not a cookie request: nothing for CSRF to protect, and nothing was checked.
+        checked = false;
+    }
+    let (anchor, fresh) = match anchor {
+        Some(a) => (a, false),
+        None => (new_token("").into_inner(), true),
+    };
+    let token = CsrfToken {
+        value: token_for(&state, &anchor),
+        checked,
+        used: Arc::new(AtomicBool::new(false)),
+    };
+    let used = token.used.clone();
+    request.extensions_mut().insert(token);
+    let mut response = next.run(request).await;
+    if fresh && used.load(Ordering::Relaxed) {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            web::set_cookie(&state, &anchor_cookie_name(&state), &anchor, None),
+        );
+    }
+    response
+}
+
+/// The token from the header, or from a form body (which is read and put back).
+async fn submitted_token(
+    request: Request,
+    limit: usize,
+) -> Result<(Option<String>, Request), Response> {
+    if let Some(v) = request.headers().get(HEADER) {
+        let t = v.to_str().ok().map(str::to_owned);
+        return Ok((t, request));
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok((None, request));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Err(AppError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "The request body is larger than this server accepts.",
+            )
+            .into_response());
+        }
+    };
+    let token = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == FIELD)
+        .map(|(_, v)| v.into_owned());
+    Ok((token, Request::from_parts(parts, Body::from(bytes))))
+}

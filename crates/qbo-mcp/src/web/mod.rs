@@ -1,0 +1,421 @@
+//! What every page and JSON route shares: [`layout`] (the one page frame, with the demo banner
+//! and the admins' warning slot), the one stylesheet, cookies, the security-headers layer, the
+//! JSON body extractor [`ApiJson`] with specific errors, the client address, and CSRF
+//! ([`csrf`]). Features render their own pages through [`layout`]; this module knows no
+//! feature's data.
+
+pub mod csrf;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::people::{Person, Role};
+
+pub use csrf::CsrfToken;
+
+/// The stylesheet, served at `/static/style.css`.
+const STYLESHEET: &str = include_str!("style.css");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/style.css", get(stylesheet))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The OpenAPI document of the JSON API. Each feature documents its routes in it.
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+/// What the frame of a page needs besides its body.
+#[derive(Debug, Default)]
+pub struct Frame<'a> {
+    pub title: &'a str,
+    /// The signed-in person, for the navigation; `None` on public pages.
+    pub person: Option<&'a Person>,
+    /// For the sign-out form.
+    pub csrf: Option<&'a CsrfToken>,
+    /// Warnings shown to admins on every page (e.g. a company that needs reconnecting). The
+    /// connections feature fills this through [`admin_warnings`].
+    pub warnings: Vec<String>,
+}
+
+/// Warnings every admin should see on every page: companies whose connection needs an admin.
+pub async fn admin_warnings(state: &AppState, person: &Person) -> Vec<String> {
+    if person.role != Role::Admin {
+        return Vec::new();
+    }
+    match crate::quickbooks::store::list(&state.db).await {
+        Ok(companies) => companies
+            .iter()
+            .filter(|c| c.status == crate::quickbooks::Status::NeedsReconnect)
+            .map(|c| {
+                format!(
+                    "{} must be reconnected to QuickBooks: assistants cannot use it until an admin reconnects it on the Companies page.",
+                    c.name
+                )
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read companies for the admin warnings");
+            Vec::new()
+        }
+    }
+}
+
+/// A page in the common frame, with the admin warnings for `person`.
+pub async fn framed_page(
+    state: &AppState,
+    person: Option<&Person>,
+    csrf: &CsrfToken,
+    title: &str,
+    body: Markup,
+) -> Markup {
+    let warnings = match person {
+        Some(p) => admin_warnings(state, p).await,
+        None => Vec::new(),
+    };
+    layout(
+        state,
+        &Frame {
+            title,
+            person,
+            csrf: Some(csrf),
+            warnings,
+        },
+        body,
+    )
+}
+
+/// The one page frame: head, demo banner, admin warnings, navigation, body.
+pub fn layout(state: &AppState, frame: &Frame<'_>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (frame.title) " · qbo-mcp" }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body {
+                @if state.config.demo_mode() {
+                    div.banner.demo role="status" {
+                        strong { "Demo" } " — QuickBooks is simulated here; no real books are touched."
+                    }
+                }
+                @for warning in &frame.warnings {
+                    div.banner.warning role="alert" { (warning) }
+                }
+                header.top {
+                    a.brand href="/" { "qbo-mcp" }
+                    @if let Some(person) = frame.person {
+                        nav aria-label="Main" {
+                            @if person.is_admin() {
+                                a href="/people" { "People" }
+                                a href="/allowlist" { "Allowlist" }
+                                a href="/companies" { "Companies" }
+                            }
+                            a href="/account" { "My account" }
+                            @if let Some(csrf) = frame.csrf {
+                                form.inline method="post" action="/logout" {
+                                    (csrf.field())
+                                    button.link type="submit" { "Sign out " (person.username) }
+                                }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// An error as a page (for browsers), with the error's status.
+pub fn error_page(e: AppError) -> Response {
+    let status = e.status;
+    let message = e.message.clone();
+    // Log like the JSON form would.
+    let _ = e.into_response();
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Error · qbo-mcp" }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body {
+                main {
+                    h1 { "Something is not right" }
+                    p.error role="alert" { (message) }
+                    p { a href="/" { "Back to the start" } }
+                }
+            }
+        }
+    };
+    (status, page).into_response()
+}
+
+/// A field's error message, shown next to it.
+pub fn field_error(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message {
+            p.field-error role="alert" { (m) }
+        }
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A same-site relative path to return to after sign-in, or `/`. Refuses anything that could
+/// leave the site (`//host`, `/\host`, absolute URLs).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.contains(['\r', '\n'])
+                && n.len() <= 2048 =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// Whether cookies must be `Secure` (and may use the `__Host-` prefix).
+pub fn https(state: &AppState) -> bool {
+    state.public_url.scheme() == "https"
+}
+
+fn cookie_name(state: &AppState, base: &str) -> String {
+    if https(state) {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The browser session cookie's name.
+pub fn session_cookie_name(state: &AppState) -> String {
+    cookie_name(state, "qbo_session")
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure over HTTPS. `max_age: None`
+/// makes a browser-session cookie; `Some(0)` deletes it.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if https(state) {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    // Names are ours and values base64url: always a valid header value.
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The client's address: the peer, or the nearest untrusted address in `X-Forwarded-For`
+/// when the peer is a trusted proxy.
+pub fn client_ip(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = peer?.ip();
+    let trusted = |ip: IpAddr| state.config.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(*ip))
+            .unwrap_or(peer),
+    )
+}
+
+/// Security headers on every response (unless a handler set its own): a strict CSP that
+/// forbids framing, no referrer, no MIME sniffing. Also turns the body-limit layer's plain
+/// 413 into the JSON error shape.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && !response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        response = body_too_large().into_response();
+    }
+    let h = response.headers_mut();
+    let defaults: [(&str, &str); 5] = [
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ];
+    for (name, value) in defaults {
+        if !h.contains_key(name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if !h.contains_key(header::CACHE_CONTROL)
+        && h.get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+fn body_too_large() -> AppError {
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "The request body is larger than this server accepts.",
+    )
+}
+
+/// A JSON body with errors in the API's shape: `invalid_json` (400, not JSON),
+/// `unknown_field` (400), `invalid_field` (422, wrong type or missing), `body_too_large`
+/// (413), `unsupported_media_type` (415).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        use axum::extract::rejection::JsonRejection as R;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(R::MissingJsonContentType(_)) => Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            )),
+            Err(R::JsonSyntaxError(e)) => Err(AppError::bad_request(
+                "invalid_json",
+                format!(
+                    "The body is not valid JSON: {}.",
+                    inner_message(&e.body_text())
+                ),
+            )),
+            Err(R::JsonDataError(e)) => {
+                let text = inner_message(&e.body_text());
+                if text.contains("unknown field") {
+                    Err(AppError::bad_request("unknown_field", format!("{text}.")))
+                } else {
+                    Err(AppError::invalid("invalid_field", format!("{text}.")))
+                }
+            }
+            Err(R::BytesRejection(_)) => Err(body_too_large()),
+            Err(e) => Err(AppError::bad_request(
+                "invalid_json",
+                format!("{}.", e.body_text()),
+            )),
+        }
+    }
+}
+
+/// serde's message without axum's prefix.
+fn inner_message(text: &str) -> String {
+    let t = text.rsplit_once(": ").map_or(text, |(_, m)| m);
+    t.trim_end_matches('.').to_owned()
+}
+
+/// Renders a page with an explicit status.
+pub fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, markup).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_site() {
+        assert_eq!(safe_next(Some("/people?x=1")), "/people?x=1");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "people",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn cookies_parse() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; qbo_session=xyz; b=2"),
+        );
+        assert_eq!(cookie(&h, "qbo_session").as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

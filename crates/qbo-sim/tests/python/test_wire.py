@@ -1,0 +1,278 @@
+"""Wire fidelity: drive qbo-sim with Intuit's own Python libraries.
+
+`intuit-oauth` (intuitlib) does discovery, the code exchange (validating the id_token
+against the JWKS), userinfo, refresh and revoke; `python-quickbooks` queries, creates,
+updates sparsely, sends a batch, reads reports and change data capture, meets a stale
+SyncToken and the throttle, and verifies a webhook's signature.
+
+How the libraries are pointed at the simulator, as little as possible:
+- intuitlib: `AuthClient(..., environment=<discovery URL>)`. intuitlib accepts a URL in
+  place of "sandbox"/"production" and reads every endpoint from that discovery document,
+  which qbo-sim fills with its own base URL.
+- python-quickbooks: the instance attribute `api_url_v3` is set to `<base>/v3` (the class
+  hard-codes Intuit's host there). Its OAuth2Session (requests-oauthlib) refuses plain
+  HTTP unless `OAUTHLIB_INSECURE_TRANSPORT=1`, which this module sets: the simulator
+  listens on 127.0.0.1 without TLS.
+
+The simulator binary is `$QBO_SIM_BIN` (default: <repo>/target/debug/qbo-sim), started on
+127.0.0.1:0; its one stdout line gives the port.
+"""
+
+import datetime
+import http.server
+import json
+import os
+import queue
+import threading
+import pathlib
+import re
+import subprocess
+import urllib.parse
+
+import pytest
+import requests
+from intuitlib.client import AuthClient
+from intuitlib.enums import Scopes
+from intuitlib.exceptions import AuthClientError
+from quickbooks import QuickBooks
+from quickbooks.batch import batch_create
+from quickbooks.cdc import change_data_capture
+from quickbooks.exceptions import QuickbooksException
+from quickbooks.objects.base import EmailAddress
+from quickbooks.objects.customer import Customer
+from quickbooks.objects.invoice import Invoice
+from quickbooks.objects.item import Item
+
+os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+BIN = os.environ.get("QBO_SIM_BIN", str(ROOT / "target" / "debug" / "qbo-sim"))
+ADMIN = "craig@craigsdesign.example"
+REALM = "9341453050298464"
+REDIRECT = "http://localhost:8000/callback"
+SCOPES = [Scopes.ACCOUNTING, Scopes.OPENID, Scopes.EMAIL, Scopes.PROFILE]
+
+
+@pytest.fixture
+def sim():
+    """A fresh simulator approving every authorization as Craig, an admin of REALM."""
+    process = subprocess.Popen(
+        [BIN, "--listen", "127.0.0.1:0", "--auto-consent", f"{ADMIN}:{REALM}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        match = re.fullmatch(r"qbo-sim listening on (http://127\.0\.0\.1:\d+)\n", line)
+        assert match, f"unexpected ready line {line!r}"
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def configure(base, **changes):
+    response = requests.post(f"{base}/_sim/config", json=changes, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def stats(base):
+    return requests.get(f"{base}/_sim/stats", timeout=10).json()
+
+
+def connect(base, client_id="wire-app"):
+    """The whole authorization code flow through intuitlib; answers the AuthClient."""
+    client = AuthClient(client_id, "wire-secret", REDIRECT, f"{base}/.well-known/openid_configuration")
+    assert client.token_endpoint == f"{base}/oauth2/v1/tokens/bearer"
+    url = client.get_authorization_url(SCOPES)
+    assert url.startswith(f"{base}/connect/oauth2?")
+    redirect = requests.get(url, allow_redirects=False, timeout=10)
+    assert redirect.status_code == 302
+    callback = urllib.parse.urlparse(redirect.headers["Location"])
+    assert callback.path == "/callback"
+    params = urllib.parse.parse_qs(callback.query)
+    assert params["state"] == [client.state_token]
+    assert params["realmId"] == [REALM]
+    client.get_bearer_token(params["code"][0], realm_id=params["realmId"][0])
+    return client
+
+
+def quickbooks(base, client):
+    qb = QuickBooks(auth_client=client, refresh_token=client.refresh_token, company_id=client.realm_id, minorversion=75)
+    qb.api_url_v3 = f"{base}/v3"
+    return qb
+
+
+def test_intuit_oauth_discovery_exchange_userinfo_refresh_and_revoke(sim):
+    client = connect(sim)
+    assert client.access_token and client.refresh_token
+    assert client.expires_in == 3600
+    assert client.x_refresh_token_expires_in == 8640000
+    # intuitlib keeps the id_token only after verifying it against the JWKS.
+    assert client.id_token is not None
+
+    info = client.get_user_info().json()
+    assert info["email"] == ADMIN
+    assert info["emailVerified"] is True
+
+    first_refresh = client.refresh_token
+    client.refresh()
+    assert client.refresh_token == first_refresh, "inside the rotation interval the value stays"
+
+    configure(sim, rotation_interval_s=0)
+    client.refresh()
+    assert client.refresh_token != first_refresh, "outside it the value rotates"
+    with pytest.raises(AuthClientError) as refused:
+        client.refresh(refresh_token=first_refresh)
+    assert refused.value.status_code == 400
+    assert refused.value.response.json()["error"] == "invalid_grant"
+
+    assert client.revoke() is True
+    with pytest.raises(AuthClientError):
+        client.refresh()
+
+    counters = stats(sim)
+    assert counters["code_exchanges"] == 1
+    assert counters["refresh_requests"] == 4
+    assert counters["refresh_rotations"] == 1
+    assert counters["invalid_grant"] == 2
+    assert counters["realms"][REALM]["code_exchanges"] == 1
+
+
+def test_forced_invalid_grant_reaches_intuitlib(sim):
+    client = connect(sim)
+    configure(sim, force_invalid_grant=True)
+    with pytest.raises(AuthClientError) as refused:
+        client.refresh()
+    assert refused.value.status_code == 400
+
+
+def test_python_quickbooks_queries(sim):
+    qb = quickbooks(sim, connect(sim))
+    page = Customer.all(qb=qb, max_results=5)
+    assert len(page) == 5
+    ordered = Customer.all(order_by="DisplayName DESC", qb=qb, max_results=3)
+    names = [c.DisplayName for c in ordered]
+    assert names == sorted(names, key=str.lower, reverse=True)
+    amy = Customer.filter(DisplayName="Amy's Bird Sanctuary", qb=qb)
+    assert len(amy) == 1 and amy[0].Id
+    assert Customer.count(qb=qb) > 10
+    assert any(item.Name == "Rocks" for item in Item.all(qb=qb))
+    chosen = Customer.choose(["1", "2"], qb=qb)
+    assert sorted(c.Id for c in chosen) == ["1", "2"]
+    with pytest.raises(QuickbooksException) as refused:
+        Customer.query("SELECT * FROM Customer MAXRESULTS 1500", qb=qb)
+    assert refused.value.error_code == 4001
+    assert "Max allowed value is 1000" in refused.value.detail
+
+
+def test_python_quickbooks_create_sparse_update_and_stale_sync_token(sim):
+    qb = quickbooks(sim, connect(sim))
+    customer = Customer()
+    customer.DisplayName = "Wire Fidelity Supplies"
+    customer.Notes = "made by python-quickbooks"
+    customer.PrimaryEmailAddr = EmailAddress()
+    customer.PrimaryEmailAddr.Address = "wire@example.com"
+    created = customer.save(qb=qb, request_id="wire-create-1")
+    assert created.Id and created.SyncToken == "0"
+
+    again = Customer()
+    again.DisplayName = "Wire Fidelity Supplies"
+    replayed = again.save(qb=qb, request_id="wire-create-1")
+    assert replayed.Id == created.Id, "the same requestid answers the first result"
+
+    fetched = Customer.get(created.Id, qb=qb)
+    sparse = Customer()
+    sparse.Id = fetched.Id
+    sparse.SyncToken = fetched.SyncToken
+    sparse.sparse = True
+    # A fresh python-quickbooks object sends its "" defaults (Notes, Title…) even when
+    # sparse; only the None ones (addresses, references) stay out of the request.
+    sparse.DisplayName = fetched.DisplayName
+    sparse.CompanyName = "Wire Fidelity"
+    updated = sparse.save(qb=qb)
+    assert updated.SyncToken == "1"
+    assert updated.CompanyName == "Wire Fidelity"
+    assert updated.PrimaryEmailAddr.Address == "wire@example.com", "a sparse update keeps what it did not send"
+    assert updated.Notes == "", "and takes what it did send, empty strings included"
+
+    stale = fetched  # still at SyncToken 0
+    stale.Notes = "too late"
+    with pytest.raises(QuickbooksException) as refused:
+        stale.save(qb=qb)
+    assert refused.value.error_code == 5010
+
+    invoice = Invoice.get(1, qb=qb)
+    assert invoice.TotalAmt > 0
+    assert stats(sim)["stale_object"] == 1
+
+    made = []
+    for name in ("Batch One Ltd", "Batch Two Ltd"):
+        customer = Customer()
+        customer.DisplayName = name
+        made.append(customer)
+    batch = batch_create(made, qb=qb)
+    assert not batch.faults
+    assert sorted(c.DisplayName for c in batch.successes) == ["Batch One Ltd", "Batch Two Ltd"]
+
+
+def test_python_quickbooks_reports_cdc_and_throttle(sim):
+    qb = quickbooks(sim, connect(sim))
+    report = qb.get_report("ProfitAndLoss", qs={"accounting_method": "Accrual"})
+    assert report["Header"]["ReportName"] == "ProfitAndLoss"
+    groups = [row.get("group") for row in report["Rows"]["Row"]]
+    assert "Income" in groups and "NetIncome" in groups
+
+    customer = Customer()
+    customer.DisplayName = "Changed Lately Ltd"
+    customer.save(qb=qb)
+    changes = change_data_capture([Customer, Invoice], recent(), qb=qb)
+    assert any(c.DisplayName == "Changed Lately Ltd" for c in changes.Customer)
+
+    configure(sim, rate_limit_per_minute=1)
+    with pytest.raises(QuickbooksException) as throttled:
+        for _ in range(3):
+            Customer.get(1, qb=qb)
+    assert "429" in str(throttled.value.message)
+    assert stats(sim)["throttled"] >= 1
+
+
+def recent():
+    """Ten minutes ago, in the simulator companies' time zone (UTC-8), as Intuit expects."""
+    zone = datetime.timezone(datetime.timedelta(hours=-8))
+    moment = datetime.datetime.now(zone) - datetime.timedelta(minutes=10)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S-08:00")
+
+
+def test_webhooks_verify_with_python_quickbooks(sim):
+    """A notification signed by qbo-sim passes python-quickbooks' own signature check."""
+    arrived = queue.Queue()
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
+            arrived.put((self.headers["intuit-signature"], body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        configure(sim, webhook_url=f"http://127.0.0.1:{server.server_port}/hook", webhook_verifier_token="wire-verifier")
+        qb = quickbooks(sim, connect(sim))
+        customer = Customer()
+        customer.DisplayName = "Webhook Wire Co"
+        customer.save(qb=qb)
+        signature, body = arrived.get(timeout=20)
+        assert qb.validate_webhook_signature(body, signature, "wire-verifier")
+        assert not qb.validate_webhook_signature(body, signature, "another-token")
+        event = json.loads(body)["eventNotifications"][0]
+        assert event["realmId"] == REALM
+        assert event["dataChangeEvent"]["entities"][0]["operation"] == "Create"
+    finally:
+        server.shutdown()
