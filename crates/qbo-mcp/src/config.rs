@@ -174,6 +174,14 @@ struct RawValue {
 }
 
 impl Config {
+    /// The URL links and Intuit's redirect are built on outside a running server (the command
+    /// line): the configured public URL, else the listen address.
+    pub fn public_url_or_listen(&self) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{}", self.listen)).expect("a socket address makes a URL")
+        })
+    }
+
     /// Loads from `file` (if given) and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         Self::load_from(file, std::env::vars())

@@ -189,6 +189,14 @@ pub async fn not_found_fallback() -> AppError {
     AppError::not_found("There is nothing at this address.")
 }
 
+/// The text with its first letter in upper case: lower-case error messages made sentences.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

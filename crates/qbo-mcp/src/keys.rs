@@ -5,7 +5,7 @@
 //! it so keys can rotate. This module never logs a key or a plaintext.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::anyhow;
 use base64::Engine as _;
@@ -14,9 +14,9 @@ use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
+use crate::on_tx;
 use crate::secret::Secret;
-use crate::{on_db, on_tx};
 
 /// Sealed values look like `v1.<key id>.<base64 nonce+ciphertext>`.
 const FORMAT: &str = "v1";
@@ -96,27 +96,14 @@ impl SecretKey {
         }
     }
 
-    fn create_file(path: &PathBuf) -> anyhow::Result<SecretKey> {
+    fn create_file(path: &Path) -> anyhow::Result<SecretKey> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow!("Cannot create the data directory {}: {e}.", dir.display()))?;
         }
         let key = Self::generate();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        match options.open(path) {
-            Ok(mut file) => {
-                file.write_all(key.to_base64().expose().as_bytes())
-                    .and_then(|()| file.write_all(b"\n"))
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| {
-                        anyhow!("Cannot write the secret key file {}: {e}.", path.display())
-                    })?;
+        match key.write_file(path, true) {
+            Ok(()) => {
                 tracing::info!(path = %path.display(), key_id = key.id(), "generated a new secret key");
                 Ok(key)
             }
@@ -129,6 +116,27 @@ impl SecretKey {
                 path.display()
             )),
         }
+    }
+
+    /// Writes the key as base64 to `path`, readable only by its owner, and syncs it to disk.
+    /// `fresh`: fail with `AlreadyExists` rather than replace a file.
+    pub fn write_file(&self, path: &Path, fresh: bool) -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        if fresh {
+            options.create_new(true);
+        } else {
+            options.create(true).truncate(true);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path)?;
+        file.write_all(self.to_base64().expose().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
     }
 }
 
@@ -279,15 +287,7 @@ pub async fn check_key(db: &Db, sealer: &Sealer) -> anyhow::Result<()> {
             .await?
     });
     if rows.is_empty() {
-        let sealed = sealer.seal(CHECK_PLAINTEXT, b"secret_key_check");
-        on_tx!(&mut tx, conn => {
-            sqlx::query("INSERT INTO secret_key_check (key_id, sealed, created_at) VALUES ($1, $2, $3)")
-                .bind(sealer.key_id())
-                .bind(&sealed)
-                .bind(chrono::Utc::now().timestamp())
-                .execute(&mut *conn)
-                .await?;
-        });
+        record_check(&mut tx, sealer).await?;
         tx.commit().await?;
         return Ok(());
     }
@@ -310,13 +310,39 @@ pub async fn check_key(db: &Db, sealer: &Sealer) -> anyhow::Result<()> {
     }
 }
 
-/// Keys that have sealed data in this database (for `rotate-key` and diagnostics).
-pub async fn recorded_key_ids(db: &Db) -> Result<Vec<String>, sqlx::Error> {
-    on_db!(db, pool => {
-        sqlx::query_scalar("SELECT key_id FROM secret_key_check ORDER BY created_at")
-            .fetch_all(pool)
-            .await
-    })
+/// Makes `sealer`'s key the only one this database accepts from now on (key rotation, inside
+/// the transaction that re-sealed every value under it).
+pub async fn record_rotation(tx: &mut Tx, sealer: &Sealer) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query("DELETE FROM secret_key_check").execute(&mut *conn).await?;
+    });
+    record_check(tx, sealer).await
+}
+
+/// Records `sealer`'s key as one this database's data is sealed with.
+async fn record_check(tx: &mut Tx, sealer: &Sealer) -> Result<(), sqlx::Error> {
+    let sealed = sealer.seal(CHECK_PLAINTEXT, b"secret_key_check");
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO secret_key_check (key_id, sealed, created_at) VALUES ($1, $2, $3)")
+            .bind(sealer.key_id())
+            .bind(&sealed)
+            .bind(chrono::Utc::now().timestamp())
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Whether `key_id` is still this database's key (no other key has been recorded): a replica
+/// started before a rotation must not seal fresh tokens under the retired key.
+pub async fn is_current(tx: &mut Tx, key_id: &str) -> Result<bool, sqlx::Error> {
+    let others: i64 = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM secret_key_check WHERE key_id <> $1")
+            .bind(key_id)
+            .fetch_one(&mut *conn)
+            .await?
+    });
+    Ok(others == 0)
 }
 
 fn hex(bytes: &[u8]) -> String {

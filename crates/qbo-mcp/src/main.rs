@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use qbo_mcp::config::Config;
-use qbo_mcp::{db, people, server, telemetry};
+use qbo_mcp::{db, people, quickbooks, server, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +44,14 @@ enum Command {
         #[command(subcommand)]
         command: people::cli::AllowlistCommand,
     },
+    /// Company connections: list them, or disconnect one.
+    Company {
+        #[command(subcommand)]
+        command: quickbooks::cli::CompanyCommand,
+    },
+    /// Re-encrypt every stored QuickBooks token under a new secret key (stop every replica
+    /// first).
+    RotateKey(quickbooks::cli::RotateKeyArgs),
     /// Read the audit log.
     Audit(people::cli::AuditArgs),
 }
@@ -95,6 +103,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User { command } => people::cli::user(&config, command).await,
         Command::Token { command } => people::cli::token(&config, command).await,
         Command::Allowlist { command } => people::cli::allowlist(&config, command).await,
+        Command::Company { command } => quickbooks::cli::company(&config, command).await,
+        Command::RotateKey(args) => quickbooks::cli::rotate_key(&config, args).await,
         Command::Audit(args) => people::cli::audit_log(&config, args).await,
     }
 }

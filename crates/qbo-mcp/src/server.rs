@@ -25,7 +25,16 @@ pub async fn open_state(config: &Config) -> anyhow::Result<(Db, Sealer)> {
     db::migrate(&db).await?;
     let key = SecretKey::load_or_create(config.secret_key.as_ref(), &config.data_dir)?;
     let sealer = Sealer::new(&key);
-    keys::check_key(&db, &sealer).await?;
+    if let Err(e) = keys::check_key(&db, &sealer).await {
+        let pending = config.data_dir.join("secret.key.new");
+        if config.secret_key.is_none() && pending.exists() {
+            return Err(anyhow!(
+                "{e} An interrupted `qbo-mcp rotate-key` left a new key in {}: if the database was rotated to it, move it to secret.key.",
+                pending.display()
+            ));
+        }
+        return Err(e);
+    }
     Ok((db, sealer))
 }
 

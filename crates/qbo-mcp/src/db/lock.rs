@@ -18,18 +18,29 @@ pub fn lock_id(key: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
+impl Tx {
+    /// Also takes the lock named `key`, held until this transaction ends. On SQLite a write
+    /// transaction (`Db::begin_write`) already excludes every other writer, so this is a no-op.
+    pub async fn lock(&mut self, key: &str) -> Result<(), sqlx::Error> {
+        if let Tx::Postgres(tx) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_id(key))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 impl Db {
     /// Begins a transaction that holds the lock named `key` until it commits or rolls back.
     pub async fn begin_locked(&self, key: &str) -> Result<Tx, sqlx::Error> {
         match self {
             Db::Sqlite(_) => self.begin_write().await,
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(lock_id(key))
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(Tx::Postgres(tx))
+                let mut tx = Tx::Postgres(pool.begin().await?);
+                tx.lock(key).await?;
+                Ok(tx)
             }
         }
     }

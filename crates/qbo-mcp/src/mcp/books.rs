@@ -1,23 +1,67 @@
-//! The QuickBooks tools: each resolves the `company` argument against the companies the
+//! The QuickBooks tools, `list_companies` first. Each other tool resolves the `company` argument against the companies the
 //! caller may use, then asks `quickbooks::operations`. Faults come back as tool errors that
 //! name QuickBooks' code and say what to do.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::tools::{ToolContext, ToolError, ToolOutcome, ToolOutput};
+use super::tools::{NoArguments, ToolContext, ToolError, ToolOutcome, ToolOutput};
+use crate::error::capitalise;
+use crate::people;
 use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs};
 use crate::quickbooks::routes::visible_companies;
 use crate::quickbooks::{Company, QboError, Status};
 
+/// The companies the caller may use (`quickbooks::routes::visible_companies`).
+async fn companies(cx: &ToolContext) -> Result<Vec<Company>, ToolError> {
+    visible_companies(&cx.state, &cx.caller.person)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e.message, "cannot list companies");
+            ToolError("The company list cannot be read right now; try again in a moment.".into())
+        })
+}
+
+/// `list_companies`: the companies the caller may use, with connection status — every
+/// company for admins, granted ones for others.
+pub async fn list_companies(cx: &ToolContext, _args: NoArguments) -> ToolOutcome {
+    let visible = companies(cx).await?;
+    let listed: Vec<Value> = visible
+        .iter()
+        .map(|c| {
+            json!({
+                "realm_id": c.realm_id,
+                "name": c.name,
+                "status": c.status.as_str(),
+                "connected_by": c.connected_by,
+            })
+        })
+        .collect();
+    let summary = match visible.as_slice() {
+        [] => format!(
+            "No QuickBooks company is available to you yet. {}",
+            ask_admins(cx, "to connect one (Companies page) or to grant you access").await
+        ),
+        [one] => format!("1 company: {} ({}).", one.name, one.status.as_str()),
+        all => format!(
+            "{} companies: {}.",
+            all.len(),
+            all.iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Ok(ToolOutput {
+        summary,
+        data: json!({ "companies": listed }),
+    })
+}
+
 /// Finds the company a tool call means: by realm id or name, or the only one available.
 async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, ToolError> {
-    let companies = visible_companies(&cx.state, &cx.caller.person)
-        .await
-        .map_err(|_| {
-            ToolError("The company list cannot be read right now; try again in a moment.".into())
-        })?;
+    let companies = companies(cx).await?;
     let found = match wanted.map(str::trim).filter(|w| !w.is_empty()) {
         Some(w) => companies
             .iter()
@@ -36,19 +80,54 @@ async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, Tool
             )));
         }
     };
-    let company = found.ok_or_else(|| {
-        ToolError(match wanted {
-            Some(w) => format!("There is no company `{w}` available to you; call list_companies to see yours."),
-            None => "No QuickBooks company is available to you. Ask an admin to connect one (Companies page) or to grant you access.".into(),
-        })
-    })?;
+    let Some(company) = found else {
+        return Err(ToolError(match wanted {
+            Some(w) => format!(
+                "There is no company `{w}` available to you; call list_companies to see yours."
+            ),
+            None => format!(
+                "No QuickBooks company is available to you. {}",
+                ask_admins(cx, "to connect one (Companies page) or to grant you access").await
+            ),
+        }));
+    };
     if company.status == Status::NeedsReconnect {
         return Err(ToolError(format!(
-            "{} must be reconnected to QuickBooks by an admin (Companies page) before it can be used.",
-            company.name
+            "{} must be reconnected to QuickBooks before it can be used. {}",
+            company.name,
+            ask_admins(cx, "to reconnect it on the Companies page").await
         )));
     }
     Ok(company)
+}
+
+/// "Ask an admin — dana (dana@example.com) or craig — {what}.": whom to ask, by name.
+async fn ask_admins(cx: &ToolContext, what: &str) -> String {
+    let names = people::admin_contacts(&cx.state.db)
+        .await
+        .unwrap_or_default();
+    let names = match names.split_last() {
+        None => return format!("Ask an admin {what}."),
+        Some((last, [])) => last.clone(),
+        Some((last, others)) => format!("{} or {last}", others.join(", ")),
+    };
+    format!("Ask an admin ({names}) {what}.")
+}
+
+/// A QuickBooks answer as the tool's result; a connection only an admin can repair names the
+/// admins to ask.
+async fn explain<T>(cx: &ToolContext, result: Result<T, QboError>) -> Result<T, ToolError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(e @ (QboError::NeedsReconnect { .. } | QboError::NotConnected { .. })) => {
+            Err(ToolError(format!(
+                "{}. {}",
+                capitalise(&e.to_string()),
+                ask_admins(cx, "to reconnect it on the Companies page").await
+            )))
+        }
+        Err(e) => Err(tool_error(e)),
+    }
 }
 
 fn tool_error(e: QboError) -> ToolError {
@@ -80,9 +159,6 @@ fn tool_error(e: QboError) -> ToolError {
         QboError::Busy { .. } | QboError::Unavailable { .. } => {
             format!("{e}. This is temporary: retry in a minute.")
         }
-        QboError::NeedsReconnect { .. } | QboError::NotConnected { .. } => {
-            format!("{e}. Ask an admin to reconnect it on the Companies page.")
-        }
         QboError::Internal(cause) => {
             tracing::error!(error = ?cause, "tool failed");
             "Something went wrong on the server; it has been logged. Try again.".into()
@@ -107,12 +183,8 @@ pub struct CompanyArg {
 
 pub async fn get_company_info(cx: &ToolContext, args: CompanyArg) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
-    let a = cx
-        .state
-        .quickbooks
-        .company_info(&c.realm_id)
-        .await
-        .map_err(tool_error)?;
+    let a = cx.state.quickbooks.company_info(&c.realm_id).await;
+    let a = explain(cx, a).await?;
     output(format!("Company information for {}.", c.name), a)
 }
 
@@ -132,8 +204,8 @@ pub async fn query(cx: &ToolContext, args: QueryArgs) -> ToolOutcome {
         .state
         .quickbooks
         .query(&c.realm_id, &args.query, args.fetch_all.unwrap_or(false))
-        .await
-        .map_err(tool_error)?;
+        .await;
+    let a = explain(cx, a).await?;
     let rows: usize = a.value["QueryResponse"]
         .as_object()
         .map(|o| o.values().filter_map(Value::as_array).map(Vec::len).sum())
@@ -156,8 +228,8 @@ pub async fn get_entity(cx: &ToolContext, args: EntityArgs) -> ToolOutcome {
         .state
         .quickbooks
         .get_entity(&c.realm_id, &args.entity, &args.id)
-        .await
-        .map_err(tool_error)?;
+        .await;
+    let a = explain(cx, a).await?;
     output(format!("{} {} from {}.", args.entity, args.id, c.name), a)
 }
 
@@ -186,12 +258,8 @@ pub async fn run_report(cx: &ToolContext, args: ReportToolArgs) -> ToolOutcome {
         summarize_column_by: args.summarize_column_by,
         params: args.params,
     };
-    let a = cx
-        .state
-        .quickbooks
-        .run_report(&c.realm_id, &report)
-        .await
-        .map_err(tool_error)?;
+    let a = cx.state.quickbooks.run_report(&c.realm_id, &report).await;
+    let a = explain(cx, a).await?;
     output(
         format!(
             "{} for {}, complete; `totals` are the report's own summary rows.",
@@ -217,8 +285,8 @@ pub async fn changes_since(cx: &ToolContext, args: ChangesArgs) -> ToolOutcome {
         .state
         .quickbooks
         .changes_since(&c.realm_id, &args.entities, &args.since)
-        .await
-        .map_err(tool_error)?;
+        .await;
+    let a = explain(cx, a).await?;
     output(format!("Changes in {} since {}.", c.name, args.since), a)
 }
 
@@ -240,8 +308,8 @@ pub async fn create_entity(cx: &ToolContext, args: CreateArgs) -> ToolOutcome {
         .state
         .quickbooks
         .create_entity(&c.realm_id, &args.entity, &args.fields, dry)
-        .await
-        .map_err(tool_error)?;
+        .await;
+    let a = explain(cx, a).await?;
     let id = a.value[&args.entity]["Id"]
         .as_str()
         .unwrap_or("")
@@ -283,8 +351,8 @@ pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
             args.sync_token.as_deref(),
             dry,
         )
-        .await
-        .map_err(tool_error)?;
+        .await;
+    let a = explain(cx, a).await?;
     output(
         if dry {
             format!("Dry run: nothing was sent to {}.", c.name)
@@ -311,8 +379,8 @@ pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
         .state
         .quickbooks
         .send_invoice(&c.realm_id, &args.id, args.email.as_deref())
-        .await
-        .map_err(tool_error)?;
+        .await;
+    let a = explain(cx, a).await?;
     output(format!("Invoice {} sent from {}.", args.id, c.name), a)
 }
 
@@ -332,8 +400,8 @@ pub async fn delete_entity(cx: &ToolContext, args: DeleteArgs) -> ToolOutcome {
         .state
         .quickbooks
         .delete_entity(&c.realm_id, &args.entity, &args.id, args.mode)
-        .await
-        .map_err(tool_error)?;
+        .await;
+    let a = explain(cx, a).await?;
     output(
         format!(
             "{} {} removed ({:?}) in {}.",

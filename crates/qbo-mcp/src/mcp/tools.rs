@@ -19,7 +19,6 @@ use serde_json::{Value, json};
 use super::{ToolCaller, books};
 use crate::app::AppState;
 use crate::people::Role;
-use crate::quickbooks;
 
 /// What a tool handler gets: the application state and who is calling.
 #[derive(Debug, Clone)]
@@ -148,7 +147,7 @@ pub static TOOLS: &[ToolSpec] = &[
         Role::Viewer,
         true,
         "List the QuickBooks Online companies you may use, with each connection's status. Use a company's realm_id or name as the `company` argument of other tools.",
-        list_companies,
+        books::list_companies,
         NoArguments
     ),
     tool!(
@@ -253,44 +252,3 @@ pub fn description(name: &str) -> Option<Tool> {
 /// Arguments of a tool that takes none.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NoArguments {}
-
-/// `list_companies`: the companies the caller may use, with connection status. Admins see
-/// every company; others see the one company of a single-company deployment
-/// (`QBO_MCP_GRANT_SINGLE_COMPANY`) — explicit per-person grants arrive with their own issue.
-async fn list_companies(cx: &ToolContext, _args: NoArguments) -> ToolOutcome {
-    let all = quickbooks::store::list(&cx.state.db).await.map_err(|e| {
-        tracing::error!(error = ?e, "cannot list companies");
-        ToolError("The company list cannot be read right now; try again in a moment.".into())
-    })?;
-    let all: Vec<_> = all
-        .into_iter()
-        .filter(|c| c.status != quickbooks::Status::Disconnected)
-        .collect();
-    let visible: Vec<_> = if cx.caller.person.role == Role::Admin
-        || (cx.state.config.grant_single_company && all.len() == 1)
-    {
-        all
-    } else {
-        Vec::new()
-    };
-    let companies: Vec<Value> = visible
-        .iter()
-        .map(|c| {
-            json!({
-                "realm_id": c.realm_id,
-                "name": c.name,
-                "status": c.status.as_str(),
-                "connected_by": c.connected_by,
-            })
-        })
-        .collect();
-    let summary = match visible.len() {
-        0 => "No QuickBooks company is available to you yet. An admin can connect one (Companies page) or grant you access.".to_owned(),
-        1 => format!("1 company: {} ({}).", visible[0].name, visible[0].status.as_str()),
-        n => format!("{n} companies: {}.", visible.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
-    };
-    Ok(ToolOutput {
-        summary,
-        data: json!({ "companies": companies }),
-    })
-}

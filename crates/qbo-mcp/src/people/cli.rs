@@ -114,14 +114,6 @@ fn read_password() -> anyhow::Result<Secret<String>> {
     Ok(Secret::new(line))
 }
 
-/// The URL links are built on: the configured public URL, else the listen address.
-fn public_url(config: &Config) -> anyhow::Result<url::Url> {
-    match &config.public_url {
-        Some(u) => Ok(u.clone()),
-        None => Ok(url::Url::parse(&format!("http://{}", config.listen))?),
-    }
-}
-
 async fn open(config: &Config) -> anyhow::Result<Db> {
     Ok(crate::server::open_state(config).await?.0)
 }
@@ -157,7 +149,7 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                     password,
                     invite,
                 },
-                &public_url(config)?,
+                &config.public_url_or_listen(),
             )
             .await
             .map_err(sentence)?;
@@ -248,9 +240,15 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let link = admin::reset_password(&db, &console, &name, password, &public_url(config)?)
-                .await
-                .map_err(sentence)?;
+            let link = admin::reset_password(
+                &db,
+                &console,
+                &name,
+                password,
+                &config.public_url_or_listen(),
+            )
+            .await
+            .map_err(sentence)?;
             match link {
                 Some(link) => {
                     eprintln!(

@@ -297,6 +297,25 @@ pub async fn has_active_admin(db: &Db) -> Result<bool, AppError> {
     Ok(n > 0)
 }
 
+/// The active admins as a person would name them (`dana (dana@example.com)`), for messages
+/// that tell someone whom to ask.
+pub async fn admin_contacts(db: &Db) -> Result<Vec<String>, AppError> {
+    let rows: Vec<(String, Option<String>)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT username, email FROM persons WHERE role = 'admin' AND is_active ORDER BY username",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(name, email)| match email {
+            Some(e) => format!("{name} ({e})"),
+            None => name,
+        })
+        .collect())
+}
+
 /// Records that a person has seen the onboarding page.
 pub async fn mark_onboarded(db: &Db, person_id: i64) -> Result<(), AppError> {
     on_db!(db, pool => {

@@ -10,8 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::pacing::{Class, PacingError};
-use super::store;
-use super::{QboError, QuickBooks, now};
+use super::{QboError, QuickBooks};
 
 /// The minor version every request pins (Intuit ignores values under 75).
 pub const MINOR_VERSION: &str = "75";
@@ -252,16 +251,13 @@ impl QuickBooks {
                 if fault.code == "120" || fault.code == "3100" && status == StatusCode::FORBIDDEN {
                     // The admin who connected the app is no longer an admin at QuickBooks.
                     if fault.code == "120" {
-                        let _ = store::mark_needs_reconnect(
-                            &self.db,
+                        self.needs_reconnect(
                             realm_id,
                             access.generation,
+                            "error_120",
                             "The QuickBooks user who connected this company is no longer one of its admins (error 120). An admin must reconnect it.",
-                            now(),
                         )
-                        .await;
-                        self.record_event("company.needs_reconnect", realm_id, "error_120")
-                            .await;
+                        .await?;
                         return Err(QboError::NeedsReconnect {
                             realm_id: realm_id.to_owned(),
                         });

@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::audit::{self, NewEntry, Outcome};
 use crate::on_tx;
 use crate::secret::Secret;
 
@@ -34,8 +35,6 @@ pub enum ConnectError {
         seconds_ago: i64,
         expires_in: i64,
     },
-    #[error("company {realm_id} is already connected; use reconnect to replace its connection")]
-    AlreadyConnected { realm_id: String },
     #[error("there is no company {realm_id} to reconnect")]
     UnknownCompany { realm_id: String },
     #[error(
@@ -182,6 +181,7 @@ impl QuickBooks {
             tx.rollback().await?;
             return Err(ConnectError::WrongPerson);
         }
+        self.ensure_current_key(&mut tx).await?;
         tx.commit().await?;
 
         if callback.error.is_some() {
@@ -230,7 +230,7 @@ impl QuickBooks {
         // Under the refresh lock, so no refresh of the old tokens interleaves.
         let mut tx = self
             .db
-            .begin_locked(&format!("quickbooks-refresh:{realm_id}"))
+            .begin_locked(&super::tokens::lock_key(&realm_id))
             .await?;
         store::store_connection(
             &mut tx,
@@ -271,12 +271,13 @@ impl QuickBooks {
             .map(str::to_owned)
     }
 
-    /// Revokes the company's tokens at Intuit and forgets them. Returns whether Intuit
-    /// confirmed the revocation (the tokens are deleted either way).
-    pub async fn disconnect(&self, realm_id: &str) -> Result<bool, QboError> {
+    /// Revokes the company's tokens at Intuit and forgets them, audited under `by` (an admin's
+    /// username, or `console`). Returns whether Intuit confirmed the revocation (the tokens
+    /// are deleted either way).
+    pub async fn disconnect(&self, realm_id: &str, by: &str) -> Result<bool, QboError> {
         let mut tx = self
             .db
-            .begin_locked(&format!("quickbooks-refresh:{realm_id}"))
+            .begin_locked(&super::tokens::lock_key(realm_id))
             .await?;
         let tokens = store::tokens_in(&mut tx, &self.sealer, realm_id).await;
         tx.rollback().await?;
@@ -289,7 +290,17 @@ impl QuickBooks {
             }
             Err(_) => false,
         };
-        store::disconnect(&self.db, realm_id, now()).await?;
+        let mut tx = self.db.begin_write().await?;
+        store::disconnect(&mut tx, realm_id, now()).await?;
+        audit::record(
+            &mut tx,
+            &NewEntry::new(Some(by), "company.disconnect", Outcome::Ok)
+                .company(realm_id)
+                .details(serde_json::json!({ "revoked_at_intuit": revoked })),
+        )
+        .await
+        .map_err(super::audit_error)?;
+        tx.commit().await?;
         Ok(revoked)
     }
 }

@@ -7,6 +7,7 @@
 //! so QuickBooks never offers "Change Admin" and the connection never moves.
 
 pub mod api;
+pub mod cli;
 pub mod connect;
 pub mod demo;
 pub mod entities;
@@ -20,8 +21,10 @@ pub mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::{self, NewEntry, Outcome};
 use crate::config::{Config, IntuitApp, IntuitEnvironment};
 use crate::db::Db;
+use crate::error::AppError;
 use crate::keys::Sealer;
 
 pub use api::{ApiRequest, ApiResponse, Fault};
@@ -71,6 +74,10 @@ impl QboError {
     pub fn retryable(&self) -> bool {
         matches!(self, QboError::Busy { .. } | QboError::Unavailable { .. })
     }
+}
+
+fn audit_error(e: AppError) -> QboError {
+    QboError::Internal(anyhow::anyhow!("cannot write the audit log: {}", e.message))
 }
 
 /// Test-only crash points in the refresh path (`QBO_MCP_TEST_FAULT_POINT`): the process aborts
@@ -164,9 +171,49 @@ impl QuickBooks {
         }
     }
 
-    /// Records a connection event in the log (and the audit log once wired by the caller).
-    async fn record_event(&self, action: &str, realm_id: &str, outcome: &str) {
-        tracing::warn!(action, realm_id, outcome, "company connection event");
+    /// Marks the connection `needs_reconnect` (unless generation `seen` was replaced
+    /// meanwhile) and audits it in the same transaction. `cause` is a short code for the audit
+    /// log (`invalid_grant`, `error_120`); `detail` is what admins read on every page.
+    async fn needs_reconnect(
+        &self,
+        realm_id: &str,
+        seen: i64,
+        cause: &str,
+        detail: &str,
+    ) -> Result<bool, QboError> {
+        let mut tx = self.db.begin_write().await?;
+        let marked = store::mark_needs_reconnect(&mut tx, realm_id, seen, detail, now()).await?;
+        if marked {
+            audit::record(
+                &mut tx,
+                &NewEntry::new(None, "company.needs_reconnect", Outcome::Error)
+                    .company(realm_id)
+                    .details(serde_json::json!({ "cause": cause, "detail": detail })),
+            )
+            .await
+            .map_err(audit_error)?;
+        }
+        tx.commit().await?;
+        if marked {
+            tracing::warn!(
+                realm_id,
+                cause,
+                "company connection needs an admin to reconnect"
+            );
+        }
+        Ok(marked)
+    }
+
+    /// Audits a refresh that failed without losing the connection (Intuit unreachable, or the
+    /// app's credentials refused): the company stays connected and the next call tries again.
+    async fn refresh_failed(&self, realm_id: &str, cause: &str, detail: &str) {
+        tracing::warn!(realm_id, cause, detail, "QuickBooks token refresh failed");
+        let entry = NewEntry::new(None, "company.refresh", Outcome::Error)
+            .company(realm_id)
+            .details(serde_json::json!({ "cause": cause, "detail": detail }));
+        if let Err(e) = audit::record_now(&self.db, &entry).await {
+            tracing::error!(realm_id, error = %e.message, "cannot audit a failed refresh");
+        }
     }
 
     pub async fn companies(&self) -> Result<Vec<Company>, sqlx::Error> {

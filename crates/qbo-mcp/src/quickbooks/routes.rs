@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::audit::{self, NewEntry, Outcome};
 use crate::auth::{Admin, Caller, PageCaller};
-use crate::error::AppError;
+use crate::error::{AppError, capitalise};
 use crate::people::{Person, Role, grants};
 use crate::web::{self, CsrfToken};
 
@@ -72,7 +72,6 @@ fn connect_error(e: ConnectError) -> AppError {
     let message = format!("{}.", capitalise(&e.to_string()));
     match e {
         ConnectError::InProgress { .. } => AppError::conflict("connect_in_progress", message),
-        ConnectError::AlreadyConnected { .. } => AppError::conflict("already_connected", message),
         ConnectError::UnknownCompany { .. } => AppError::not_found(message),
         ConnectError::InvalidState | ConnectError::WrongPerson => {
             AppError::bad_request("invalid_state", message)
@@ -101,13 +100,6 @@ pub fn qbo_error(e: QboError) -> AppError {
             format!("{}.", capitalise(&other.to_string())),
         ),
     }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }
 
 fn company_json(c: &Company) -> Value {
@@ -170,19 +162,11 @@ async fn connect_api(
 
 async fn disconnect(state: &AppState, admin: &Admin, realm_id: &str) -> Result<bool, AppError> {
     let realm_id = grants::parse_realm(realm_id)?;
-    let revoked = state
+    state
         .quickbooks
-        .disconnect(&realm_id)
+        .disconnect(&realm_id, admin.audit_name())
         .await
-        .map_err(qbo_error)?;
-    audit::record_now(
-        &state.db,
-        &NewEntry::new(Some(admin.audit_name()), "company.disconnect", Outcome::Ok)
-            .company(realm_id.clone())
-            .details(json!({ "revoked_at_intuit": revoked })),
-    )
-    .await?;
-    Ok(revoked)
+        .map_err(qbo_error)
 }
 
 /// `DELETE /api/v1/companies/{realm_id}`: revoke at Intuit, delete the tokens.

@@ -298,13 +298,13 @@ pub async fn store_connection(
 /// Marks a connection unusable until an admin reconnects — unless it changed since
 /// `generation` (someone reconnected or refreshed meanwhile). Returns whether it was marked.
 pub async fn mark_needs_reconnect(
-    db: &Db,
+    tx: &mut Tx,
     realm_id: &str,
     generation: i64,
     detail: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let n = on_db!(db, pool => {
+    let n = on_tx!(tx, conn => {
         sqlx::query(
             "UPDATE companies SET status = 'needs_reconnect', status_detail = $3, updated_at = $4
              WHERE realm_id = $1 AND token_generation = $2 AND status = 'connected'",
@@ -313,7 +313,7 @@ pub async fn mark_needs_reconnect(
         .bind(generation)
         .bind(detail)
         .bind(now)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected()
     });
@@ -321,8 +321,8 @@ pub async fn mark_needs_reconnect(
 }
 
 /// Forgets a company's tokens (after revoking them at Intuit) and marks it disconnected.
-pub async fn disconnect(db: &Db, realm_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let n = on_db!(db, pool => {
+pub async fn disconnect(tx: &mut Tx, realm_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, conn => {
         sqlx::query(
             "UPDATE companies SET status = 'disconnected', status_detail = NULL,
                  access_token = NULL, access_expires_at = NULL, refresh_token = NULL,
@@ -332,26 +332,34 @@ pub async fn disconnect(db: &Db, realm_id: &str, now: i64) -> Result<bool, sqlx:
         )
         .bind(realm_id)
         .bind(now)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected()
     });
     Ok(n > 0)
 }
 
-/// Every sealed token, for key rotation: (realm, which column, sealed value).
-pub async fn sealed_tokens(
-    db: &Db,
-) -> Result<Vec<(String, Option<String>, Option<String>)>, sqlx::Error> {
-    on_db!(db, pool => {
-        sqlx::query_as("SELECT realm_id, access_token, refresh_token FROM companies")
-            .fetch_all(pool)
-            .await
-    })
+/// Re-seals every company's tokens under `sealer`'s current key (which must also open the
+/// older key's values), taking each company's refresh lock in `tx`. Returns how many
+/// companies had tokens.
+pub async fn reseal_all(tx: &mut Tx, sealer: &Sealer) -> Result<usize, TokenReadError> {
+    let realms: Vec<String> = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT realm_id FROM companies ORDER BY realm_id")
+            .fetch_all(&mut *conn)
+            .await?
+    });
+    let mut resealed = 0;
+    for realm_id in realms {
+        tx.lock(&super::tokens::lock_key(&realm_id)).await?;
+        if reseal(tx, sealer, &realm_id).await? {
+            resealed += 1;
+        }
+    }
+    Ok(resealed)
 }
 
 /// Re-seals one company's tokens under the current key (inside the refresh lock).
-pub async fn reseal(tx: &mut Tx, sealer: &Sealer, realm_id: &str) -> Result<bool, TokenReadError> {
+async fn reseal(tx: &mut Tx, sealer: &Sealer, realm_id: &str) -> Result<bool, TokenReadError> {
     let t = match tokens_in(tx, sealer, realm_id).await {
         Ok(t) => t,
         Err(TokenReadError::NoTokens(_)) => return Ok(false),

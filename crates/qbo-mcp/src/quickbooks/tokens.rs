@@ -7,6 +7,8 @@
 //! commit stands between Intuit rotating the refresh token and the new one being durable.
 //! `invalid_grant` → re-read and retry once → the connection is marked `needs_reconnect`.
 
+use crate::db::Tx;
+use crate::keys;
 use crate::secret::Secret;
 
 use super::intuit::OAuthError;
@@ -23,7 +25,8 @@ pub struct Access {
     pub generation: i64,
 }
 
-fn lock_key(realm_id: &str) -> String {
+/// The cross-replica lock held while a company's tokens change (refresh, connect, rotation).
+pub fn lock_key(realm_id: &str) -> String {
     format!("quickbooks-refresh:{realm_id}")
 }
 
@@ -61,23 +64,13 @@ impl QuickBooks {
                 match self.refresh_once(realm_id, tried).await? {
                     Refreshed::Done(access) => Ok(access),
                     Refreshed::InvalidGrant { tried } => {
-                        let marked = store::mark_needs_reconnect(
-                            &self.db,
+                        self.needs_reconnect(
                             realm_id,
                             tried,
+                            "invalid_grant",
                             "QuickBooks refused the stored refresh token (invalid_grant). An admin must reconnect the company.",
-                            now(),
                         )
-                        .await
-                        .map_err(QboError::from)?;
-                        if marked {
-                            tracing::warn!(
-                                realm_id,
-                                "refresh token refused twice: company needs reconnect"
-                            );
-                            self.record_event("company.needs_reconnect", realm_id, "invalid_grant")
-                                .await;
-                        }
+                        .await?;
                         Err(QboError::NeedsReconnect {
                             realm_id: realm_id.to_owned(),
                         })
@@ -101,6 +94,7 @@ impl QuickBooks {
                 generation: stored.generation,
             }));
         }
+        self.ensure_current_key(&mut tx).await?;
         self.fault(FaultPoint::RefreshBeforeIntuit);
         let started = std::time::Instant::now();
         let answer = self.oauth.refresh(&stored.refresh_token).await;
@@ -132,18 +126,37 @@ impl QuickBooks {
                 tx.rollback().await?;
                 metrics::counter!("quickbooks_refreshes_total", "outcome" => "unavailable")
                     .increment(1);
+                self.refresh_failed(realm_id, "unavailable", &detail).await;
                 Err(QboError::Unavailable { detail })
             }
             Err(e @ OAuthError::Refused { .. }) => {
                 tx.rollback().await?;
                 metrics::counter!("quickbooks_refreshes_total", "outcome" => "refused")
                     .increment(1);
-                tracing::error!(realm_id, error = %e, "Intuit refused the refresh request");
+                self.refresh_failed(realm_id, "refused", &e.to_string())
+                    .await;
                 Err(QboError::Internal(anyhow::anyhow!(
                     "Intuit refused the refresh request; check the Intuit app's client id and secret"
                 )))
             }
         }
+    }
+}
+
+impl QuickBooks {
+    /// Refuses to go on (rolling nothing forward) when `rotate-key` retired this replica's
+    /// key: tokens it sealed now could not be opened by the restarted replicas.
+    pub(super) async fn ensure_current_key(&self, tx: &mut Tx) -> Result<(), QboError> {
+        if keys::is_current(tx, self.sealer.key_id()).await? {
+            return Ok(());
+        }
+        tracing::error!(
+            key_id = self.sealer.key_id(),
+            "the secret key was rotated: restart this server with the new key"
+        );
+        Err(QboError::Internal(anyhow::anyhow!(
+            "the secret key was rotated (qbo-mcp rotate-key); this server must be restarted with the new key"
+        )))
     }
 }
 

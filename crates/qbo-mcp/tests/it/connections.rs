@@ -13,7 +13,7 @@ use qbo_mcp::secret::Secret;
 use qbo_sim::{AutoConsent, SimConfig, Simulator};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestDb, client};
+use crate::harness::{Backend, Db, TEST_KEY, TestDb, cli, cli_with_env, client};
 use crate::on_both_backends;
 
 pub const CRAIG: &str = "craig@craigsdesign.example";
@@ -66,7 +66,7 @@ pub fn stat(sim: &Simulator, name: &str) -> i64 {
 }
 
 struct Setup {
-    _db: TestDb,
+    db: TestDb,
     qb: Arc<QuickBooks>,
     sim: Simulator,
     db_url: String,
@@ -78,10 +78,22 @@ async fn setup(backend: Backend, sim_config: SimConfig) -> Setup {
     let test_db = TestDb::fresh(backend).await;
     let db = test_db.connect().await;
     let sim = simulator(sim_config).await;
-    let key = SecretKey::from_bytes([9; 32]);
-    let qb = QuickBooks::new(
+    let qb = quickbooks(db, &test_key(), &sim);
+    Setup {
+        db_url: test_db.url.clone(),
+        dir: test_db.dir.path().to_owned(),
+        db: test_db,
+        qb: Arc::new(qb),
+        sim,
+        backend,
+    }
+}
+
+/// The QuickBooks side of a server on `db` with `key`, talking to `sim` as Intuit.
+fn quickbooks(db: Db, key: &SecretKey, sim: &Simulator) -> QuickBooks {
+    QuickBooks::new(
         db,
-        Arc::new(Sealer::new(&key)),
+        Arc::new(Sealer::new(key)),
         IntuitApp {
             client_id: "qbo-mcp-test-app".into(),
             client_secret: Secret::new("test-secret".into()),
@@ -90,15 +102,12 @@ async fn setup(backend: Backend, sim_config: SimConfig) -> Setup {
         &url::Url::parse("http://127.0.0.1:9").unwrap(),
         None,
     )
-    .unwrap();
-    Setup {
-        db_url: test_db.url.clone(),
-        dir: test_db.dir.path().to_owned(),
-        _db: test_db,
-        qb: Arc::new(qb),
-        sim,
-        backend,
-    }
+    .unwrap()
+}
+
+/// The key the CLI and servers get (`harness::TEST_KEY`), so they open what tests sealed.
+fn test_key() -> SecretKey {
+    SecretKey::from_base64(TEST_KEY).unwrap()
 }
 
 fn admin(id: i64, name: &str) -> AdminRef {
@@ -153,6 +162,8 @@ on_both_backends!(
     tokens_are_never_stored_in_clear,
     operations_on_the_books,
     writes_are_never_duplicated_by_retries,
+    company_commands_and_key_rotation,
+    rotating_the_key_file,
 );
 
 async fn connect_and_call(backend: Backend) {
@@ -303,13 +314,9 @@ async fn tokens_are_never_stored_in_clear(backend: Backend) {
     sim_post(&s.sim, "/_sim/expire-access-tokens", json!({})).await;
     count_customers(&s.qb).await.unwrap();
     let db = qbo_mcp::db::Db::connect(&s.db_url).await.unwrap();
-    let stored = qbo_mcp::quickbooks::store::tokens(
-        &db,
-        &Sealer::new(&SecretKey::from_bytes([9; 32])),
-        REALM,
-    )
-    .await
-    .unwrap();
+    let stored = qbo_mcp::quickbooks::store::tokens(&db, &Sealer::new(&test_key()), REALM)
+        .await
+        .unwrap();
     let access = stored.access_token.expose().clone();
     let refresh = stored.refresh_token.expose().clone();
     assert!(access.len() >= 16 && refresh.len() >= 16);
@@ -509,4 +516,172 @@ async fn writes_are_never_duplicated_by_retries(backend: Backend) {
         assert!(n <= 1, "{name} was created {n} times");
     }
     assert!(stat(&s.sim, "faults_injected") > 0, "{}", s.sim.stats());
+}
+
+/// The environment of a command-line run that uses the simulator as Intuit.
+fn cli_env(s: &Setup, key: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        s.db.env()
+            .into_iter()
+            .filter(|(k, _)| k != "QBO_MCP_SECRET_KEY")
+            .collect();
+    env.extend([
+        ("QBO_MCP_SECRET_KEY".into(), key.to_owned()),
+        ("QBO_MCP_INTUIT_CLIENT_ID".into(), "qbo-mcp-test-app".into()),
+        ("QBO_MCP_INTUIT_CLIENT_SECRET".into(), "test-secret".into()),
+        ("QBO_MCP_INTUIT_ENVIRONMENT".into(), s.sim.base_url()),
+    ]);
+    env
+}
+
+/// `company list`, `rotate-key` (key in the environment) and `company disconnect`.
+async fn company_commands_and_key_rotation(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    let dir = s.db.dir.path().to_owned();
+
+    let list = cli_with_env(cli_env(&s, TEST_KEY), &dir, &["company", "list"], None).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(
+        list.stdout.contains(REALM) && list.stdout.contains("connected"),
+        "{}",
+        list.stdout
+    );
+
+    let rotated = cli_with_env(cli_env(&s, TEST_KEY), &dir, &["rotate-key"], None).await;
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    let new_key = rotated.stdout.trim().to_owned();
+    let new = SecretKey::from_base64(&new_key).expect("the new key alone on stdout");
+    assert_ne!(new.id(), test_key().id());
+    assert!(
+        rotated.stderr.contains("QBO_MCP_SECRET_KEY"),
+        "{}",
+        rotated.stderr
+    );
+
+    // The tokens are sealed under the new key now: the old key opens nothing…
+    let err = count_customers(&s.qb).await.unwrap_err();
+    assert!(matches!(err, QboError::Internal(_)), "{err:?}");
+    let old = cli_with_env(cli_env(&s, TEST_KEY), &dir, &["company", "list"], None).await;
+    assert_ne!(old.code, 0);
+    assert!(
+        old.stderr
+            .contains("is not the key this database was sealed with"),
+        "{}",
+        old.stderr
+    );
+    // …and a server on the new key uses and refreshes the same connection.
+    let db = Db::connect(&s.db_url).await.unwrap();
+    let renewed = quickbooks(db, &new, &s.sim);
+    sim_post(&s.sim, "/_sim/expire-access-tokens", json!({})).await;
+    assert!(count_customers(&renewed).await.unwrap() > 0);
+    assert_eq!(stat(&s.sim, "invalid_grant"), 0);
+
+    let bad = cli_with_env(
+        cli_env(&s, &new_key),
+        &dir,
+        &["company", "disconnect", "12x"],
+        None,
+    )
+    .await;
+    assert_ne!(bad.code, 0);
+    let gone = cli_with_env(
+        cli_env(&s, &new_key),
+        &dir,
+        &["company", "disconnect", "4242"],
+        None,
+    )
+    .await;
+    assert_ne!(gone.code, 0);
+    assert!(
+        gone.stderr.contains("There is no company 4242"),
+        "{}",
+        gone.stderr
+    );
+    let done = cli_with_env(
+        cli_env(&s, &new_key),
+        &dir,
+        &["company", "disconnect", REALM],
+        None,
+    )
+    .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(done.stderr.contains("Intuit revoked"), "{}", done.stderr);
+    assert_eq!(stat(&s.sim, "revocations"), 1);
+    let err = count_customers(&renewed).await.unwrap_err();
+    assert!(matches!(err, QboError::NotConnected { .. }), "{err:?}");
+
+    let list = cli_with_env(
+        cli_env(&s, &new_key),
+        &dir,
+        &["company", "list", "--json"],
+        None,
+    )
+    .await;
+    let row: Value = serde_json::from_str(list.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(row["status"], "disconnected");
+    let audit = cli_with_env(cli_env(&s, &new_key), &dir, &["audit", "--json"], None).await;
+    let actions: Vec<(String, String)> = audit
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap_or("-").to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("console".into(), "key.rotate".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("console".into(), "company.disconnect".into())),
+        "{actions:?}"
+    );
+}
+
+/// `rotate-key` with the key in the data directory's `secret.key`: the file holds the new key
+/// afterwards, nothing is printed, and a malformed key on stdin changes nothing.
+async fn rotating_the_key_file(backend: Backend) {
+    let db = TestDb::fresh(backend).await;
+    let env: Vec<(String, String)> = db
+        .env()
+        .into_iter()
+        .filter(|(k, _)| k != "QBO_MCP_SECRET_KEY")
+        .collect();
+    let dir = db.dir.path().to_owned();
+    let first = cli_with_env(env.clone(), &dir, &["company", "list"], None).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let key_file = dir.join("secret.key");
+    let before = std::fs::read_to_string(&key_file).unwrap();
+
+    let bad = cli_with_env(
+        env.clone(),
+        &dir,
+        &["rotate-key", "--new-key-stdin"],
+        Some("short"),
+    )
+    .await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("not 32 bytes"), "{}", bad.stderr);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), before);
+
+    let rotated = cli_with_env(env.clone(), &dir, &["rotate-key"], None).await;
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    assert_eq!(rotated.stdout, "", "the key stays in the file");
+    let after = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(after, before);
+    assert!(!dir.join("secret.key.new").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = cli(&db, &["company", "list"], None).await;
+    assert_ne!(again.code, 0, "the test key is retired now");
+    let ok = cli_with_env(env, &dir, &["company", "list"], None).await;
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
 }
