@@ -77,6 +77,15 @@ async fn connect_company(admin: &Browser) {
     assert_eq!(c["status"], "connected", "{c}");
 }
 
+/// A client for many tool calls at once: a call may wait for its turn at QuickBooks twice
+/// (again after a forced refresh), longer than the harness client's 60 s.
+fn patient_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(180))
+        .build()
+        .expect("client")
+}
+
 /// How a tool call ended.
 #[derive(Debug)]
 enum Answer {
@@ -205,7 +214,7 @@ async fn a_refresh_storm_over_three_replicas_refreshes_once() {
     }
     sim_post(&r.sim, "/_sim/expire-access-tokens", json!({})).await;
     let before = stat(&r.sim, "refresh_requests");
-    let http = client();
+    let http = patient_client();
     let mut calls = JoinSet::new();
     for i in 0..300 {
         let (http, base, token) = (http.clone(), r.servers[i % 3].url.clone(), r.token.clone());
@@ -324,7 +333,7 @@ async fn crash_in_refresh(backend: Backend, point: &str) {
 async fn three_replicas_pace_a_thousand_calls_together() {
     let r = replicas(Backend::Postgres, 3, consent_as(CRAIG)).await;
     sim_config(&r.sim, json!({"latency_ms": 1500})).await;
-    let http = client();
+    let http = patient_client();
     let mut calls = JoinSet::new();
     let mut offer = tokio::time::interval(Duration::from_millis(30));
     for i in 0..1_000 {
