@@ -162,7 +162,6 @@ impl QuickBooks {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let access = self.access(realm_id).await?;
             let lease = self
                 .pacer
                 .acquire(realm_id, request.class())
@@ -173,6 +172,10 @@ impl QuickBooks {
                         detail: other.to_string(),
                     },
                 })?;
+            // The token is read once it is our turn, not before the wait: a refresh made
+            // while we queued (after another caller's 401) is used at once, instead of
+            // spending a request of the company's budget on a 401 of our own.
+            let access = self.access(realm_id).await?;
             let mut builder = self
                 .http
                 .request(request.method.clone(), &url)

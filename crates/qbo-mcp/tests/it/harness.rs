@@ -427,3 +427,14 @@ pub async fn run_peer(
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+impl TestServer {
+    /// Waits (up to 60 s) for the process to stop by itself (a crash, an abort) and returns
+    /// how it ended.
+    pub async fn wait_exit(mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("server stops within 60 s")
+            .expect("wait")
+    }
+}

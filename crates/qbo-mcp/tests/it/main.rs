@@ -12,4 +12,5 @@ mod foundation;
 mod oauth;
 mod people;
 mod refusals;
+mod replicas;
 mod storage;

@@ -14,8 +14,8 @@ use crate::on_both_backends;
 use crate::people::{Browser, PASSWORD, add_person, csrf_field, first_admin, token_for};
 use qbo_mcp::on_tx;
 
-const VERIFIER: &str = "qbo-mcp-test-verifier-0123456789-abcdefghijk";
-const REDIRECT: &str = "http://127.0.0.1:50001/callback";
+pub const VERIFIER: &str = "qbo-mcp-test-verifier-0123456789-abcdefghijk";
+pub const REDIRECT: &str = "http://127.0.0.1:50001/callback";
 
 on_both_backends!(
     codes_and_refresh_tokens,
@@ -96,7 +96,7 @@ fn param(url: &url::Url, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-async fn code_for(person: &Browser, client_id: &str) -> String {
+pub async fn code_for(person: &Browser, client_id: &str) -> String {
     let callback = decide(person, client_id, "allow").await;
     assert!(callback.as_str().starts_with(REDIRECT), "{callback}");
     param(&callback, "code").expect("code")
@@ -107,7 +107,7 @@ async fn token(server: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value
     (r.status(), r.json().await.unwrap())
 }
 
-async fn exchange(
+pub async fn exchange(
     server: &TestServer,
     client_id: &str,
     code: &str,
