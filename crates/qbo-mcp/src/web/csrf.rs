@@ -52,7 +52,7 @@ pub struct CsrfToken {
     checked: bool,
 }
 
-#[derive(Debug)]
+/// The anchor may be the session cookie: its `Debug` shows neither it nor the token.
 struct LazyToken {
     sealer: Arc<Sealer>,
     /// The request's anchor cookie, if it had one.
@@ -61,6 +61,16 @@ struct LazyToken {
     /// response then sets it as a cookie.
     fresh_anchor: OnceLock<String>,
     value: OnceLock<String>,
+}
+
+impl std::fmt::Debug for LazyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyToken")
+            .field("anchor", &"[redacted]")
+            .field("fresh_anchor", &self.fresh_anchor.get().is_some())
+            .field("computed", &self.value.get().is_some())
+            .finish()
+    }
 }
 
 impl LazyToken {
