@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
+use hyper::header::HeaderValue;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -48,6 +49,8 @@ struct Measured {
     elapsed: Duration,
     latencies_us: Vec<u32>,
     server_cpu_seconds: Option<f64>,
+    /// CPU used by this program (the clients) over the same window.
+    client_cpu_seconds: Option<f64>,
 }
 
 pub fn run(args: McpToolsList) -> anyhow::Result<()> {
@@ -207,7 +210,11 @@ async fn measure_backend(
 
     // One request first: the answer must be the tool list.
     let mut probe = connect(address).await?;
-    let first = tools_list(&mut probe, &address.to_string(), &format!("Bearer {token}")).await;
+    let first = tools_list(
+        &mut probe,
+        &RequestHeaders::new(&address.to_string(), &token)?,
+    )
+    .await;
     if !first {
         bail!("tools/list through the server did not answer 200 with tools");
     }
@@ -216,15 +223,17 @@ async fn measure_backend(
     let window = Duration::from_secs(args.seconds);
     let start = Instant::now();
     let cpu_probe = tokio::spawn(async move {
+        let me = std::process::id();
         tokio::time::sleep(warm_up).await;
-        let first = process_cpu_seconds(pid);
+        let first = (process_cpu_seconds(pid), process_cpu_seconds(me));
         tokio::time::sleep(window).await;
-        Some(process_cpu_seconds(pid)? - first?)
+        let server = Some(process_cpu_seconds(pid)? - first.0?);
+        let clients = Some(process_cpu_seconds(me)? - first.1?);
+        Some((server, clients))
     });
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let authorization = format!("Bearer {token}");
-        let host = address.to_string();
+        let headers = RequestHeaders::new(&address.to_string(), &token)?;
         workers.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::with_capacity(1 << 14));
             let mut connection = connect(address).await.ok();
@@ -235,7 +244,7 @@ async fn measure_backend(
                     continue;
                 };
                 let sent = Instant::now();
-                let good = tools_list(sender, &host, &authorization).await;
+                let good = tools_list(sender, &headers).await;
                 if !good {
                     connection = None;
                 }
@@ -259,6 +268,7 @@ async fn measure_backend(
         elapsed: window,
         latencies_us: Vec::new(),
         server_cpu_seconds: None,
+        client_cpu_seconds: None,
     };
     for worker in workers {
         let (ok, errors, latencies) = worker.await?;
@@ -266,7 +276,10 @@ async fn measure_backend(
         measured.errors += errors;
         measured.latencies_us.extend(latencies);
     }
-    measured.server_cpu_seconds = cpu_probe.await?;
+    if let Some((server, clients)) = cpu_probe.await? {
+        measured.server_cpu_seconds = server;
+        measured.client_cpu_seconds = clients;
+    }
     measured.latencies_us.sort_unstable();
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -300,21 +313,41 @@ async fn connect(address: std::net::SocketAddr) -> anyhow::Result<SendRequest<Fu
     Ok(sender)
 }
 
+/// The headers of every request, parsed once so that the clients spend their CPU on sending.
+struct RequestHeaders {
+    host: HeaderValue,
+    authorization: HeaderValue,
+}
+
+impl RequestHeaders {
+    fn new(host: &str, token: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            host: HeaderValue::from_str(host)?,
+            authorization: HeaderValue::from_str(&format!("Bearer {token}"))?,
+        })
+    }
+}
+
 /// One `tools/list`; true when it was a 200 whose body lists tools.
-async fn tools_list(
-    sender: &mut SendRequest<Full<Bytes>>,
-    host: &str,
-    authorization: &str,
-) -> bool {
+async fn tools_list(sender: &mut SendRequest<Full<Bytes>>, headers: &RequestHeaders) -> bool {
     if sender.ready().await.is_err() {
         return false;
     }
     let Ok(request) = hyper::Request::post("/mcp")
-        .header(hyper::header::HOST, host)
-        .header(hyper::header::AUTHORIZATION, authorization)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::ACCEPT, "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
+        .header(hyper::header::HOST, headers.host.clone())
+        .header(hyper::header::AUTHORIZATION, headers.authorization.clone())
+        .header(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .header(
+            hyper::header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        )
+        .header(
+            "mcp-protocol-version",
+            HeaderValue::from_static("2025-11-25"),
+        )
         .body(Full::new(Bytes::from_static(BODY.as_bytes())))
     else {
         return false;
@@ -347,8 +380,15 @@ fn print_results(results: &[Measured], args: &McpToolsList) {
         args.concurrency
     );
     println!(
-        "{:<9} {:>10} {:>7} {:>10} {:>9} {:>9} {:>13}",
-        "backend", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server cpu s"
+        "{:<9} {:>10} {:>7} {:>10} {:>9} {:>9} {:>13} {:>13}",
+        "backend",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "server cpu s",
+        "client cpu s"
     );
     let mut rows = Vec::new();
     for r in results {
@@ -356,14 +396,15 @@ fn print_results(results: &[Measured], args: &McpToolsList) {
         let p50 = percentile(&r.latencies_us, 0.50);
         let p99 = percentile(&r.latencies_us, 0.99);
         println!(
-            "{:<9} {:>10} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>13.2}",
+            "{:<9} {:>10} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>13.2} {:>13.2}",
             r.backend,
             r.requests,
             r.errors,
             throughput,
             p50,
             p99,
-            r.server_cpu_seconds.unwrap_or(0.0)
+            r.server_cpu_seconds.unwrap_or(0.0),
+            r.client_cpu_seconds.unwrap_or(0.0)
         );
         rows.push(json!({
             "backend": r.backend,
@@ -373,6 +414,7 @@ fn print_results(results: &[Measured], args: &McpToolsList) {
             "p50_ms": p50,
             "p99_ms": p99,
             "server_cpu_seconds": r.server_cpu_seconds,
+            "client_cpu_seconds": r.client_cpu_seconds,
         }));
     }
     let summary: Value = json!({

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{Assistant, ToolCaller};
 use crate::app::AppState;
 use crate::oauth;
-use crate::people::{self, tokens};
+use crate::people::tokens;
 
 pub async fn require_bearer(
     State(state): State<AppState>,
@@ -55,28 +55,22 @@ pub async fn require_bearer(
     }
 }
 
-/// The person and assistant behind a bearer token: one indexed lookup for the token, one for
-/// the person (stamp and active flag), nothing cached.
+/// The person and assistant behind a bearer token: one indexed query that checks the token
+/// and its person (stamp and active flag) together, nothing cached.
 async fn caller(state: &AppState, token: &str) -> anyhow::Result<Option<ToolCaller>> {
     if token.starts_with(oauth::ACCESS_TOKEN_PREFIX) {
-        let Some(grant) = oauth::verify_access_token(&state.db, token).await? else {
-            return Ok(None);
-        };
         // A person who must change their password can do nothing else (SPEC §4).
-        let Some(person) = people::load_current(&state.db, grant.person_id, &grant.person_stamp)
+        return Ok(oauth::verify_access_token(&state.db, token)
             .await?
-            .filter(|p| !p.force_password_change)
-        else {
-            return Ok(None);
-        };
-        return Ok(Some(ToolCaller {
-            person,
-            assistant: Assistant::OAuthClient {
-                grant_id: grant.grant_id,
-                client_id: grant.client_id,
-                client_name: grant.client_name,
-            },
-        }));
+            .filter(|grant| !grant.person.force_password_change)
+            .map(|grant| ToolCaller {
+                person: grant.person,
+                assistant: Assistant::OAuthClient {
+                    grant_id: grant.grant_id,
+                    client_id: grant.client_id,
+                    client_name: grant.client_name,
+                },
+            }));
     }
     Ok(tokens::find(&state.db, token)
         .await?

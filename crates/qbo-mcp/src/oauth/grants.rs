@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use super::{ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TTL, CODE_PREFIX, CODE_TTL, OAuthError};
 use super::{REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_TTL, now};
 use crate::db::{Db, Tx};
+use crate::error::AppError;
+use crate::people::{Person, PersonRow, join_current_person, person_columns};
 use crate::secret::{new_token, token_hash};
 use crate::{on_db, on_tx};
 
@@ -38,16 +40,25 @@ pub struct IssuedTokens {
     pub person_stamp: String,
 }
 
-/// The grant behind a valid access token: who, through which client.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// The grant behind a valid access token: who (the person, checked current), through which
+/// client.
+#[derive(Debug, Clone)]
 pub struct AccessGrant {
     pub grant_id: i64,
-    pub person_id: i64,
-    pub person_stamp: String,
+    pub person: Person,
     pub client_id: String,
     pub client_name: String,
     pub scope: String,
-    #[sqlx(default)]
+}
+
+#[derive(sqlx::FromRow)]
+struct AccessRow {
+    #[sqlx(flatten)]
+    person: PersonRow,
+    grant_id: i64,
+    client_id: String,
+    client_name: String,
+    scope: String,
     last_used_at: i64,
 }
 
@@ -353,40 +364,48 @@ pub async fn refresh(
     })
 }
 
-/// The grant behind a live access token, or `None`. One lookup by the token's hash (primary
-/// key) joined to its grant and client by primary key. Refreshes `last_used_at` at most every
-/// five minutes so that reading stays a read.
-pub async fn verify_access_token(db: &Db, token: &str) -> Result<Option<AccessGrant>, sqlx::Error> {
+/// The grant behind a live access token and its person, or `None`: one indexed query — the
+/// token by its hash (primary key), joined by primary key to its grant, client and person, the
+/// person only while active and carrying the grant's stamp (so a deactivation or revocation
+/// takes effect on the very next request; nothing is cached). Refreshes `last_used_at` at most
+/// every five minutes so that reading stays a read.
+pub async fn verify_access_token(db: &Db, token: &str) -> Result<Option<AccessGrant>, AppError> {
     if !token.starts_with(ACCESS_TOKEN_PREFIX) {
         return Ok(None);
     }
     let at = now();
-    let grant: Option<AccessGrant> = on_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT g.id AS grant_id, g.person_id, g.person_stamp, g.client_id, c.client_name, g.scope, g.last_used_at
+    let row: Option<AccessRow> = on_db!(db, pool => {
+        sqlx::query_as(concat!(
+            "SELECT ", person_columns!(), ", g.id AS grant_id, g.client_id, c.client_name, g.scope, g.last_used_at
              FROM oauth_tokens t
              JOIN oauth_grants g ON g.id = t.grant_id
-             JOIN oauth_clients c ON c.client_id = g.client_id
-             WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND g.revoked_at IS NULL",
-        )
+             JOIN oauth_clients c ON c.client_id = g.client_id",
+            join_current_person!("g.person_id", "g.person_stamp"),
+            " WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND g.revoked_at IS NULL"
+        ))
         .bind(token_hash(token))
         .bind(at)
         .fetch_optional(pool)
-        .await
-    })?;
-    if let Some(g) = &grant
-        && g.last_used_at < at - 300
-    {
+        .await?
+    });
+    let Some(row) = row else { return Ok(None) };
+    if row.last_used_at < at - 300 {
         on_db!(db, pool => {
             sqlx::query("UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2")
                 .bind(at)
-                .bind(g.grant_id)
+                .bind(row.grant_id)
                 .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+                .await?
+                .rows_affected()
+        });
     }
-    Ok(grant)
+    Ok(Some(AccessGrant {
+        grant_id: row.grant_id,
+        person: row.person.into_person()?,
+        client_id: row.client_id,
+        client_name: row.client_name,
+        scope: row.scope,
+    }))
 }
 
 async fn revoke_in(tx: &mut Tx, grant_id: i64) -> Result<(), sqlx::Error> {

@@ -176,6 +176,23 @@ macro_rules! person_columns {
 }
 pub(crate) use person_columns;
 
+/// `JOIN persons p` on the person a credential was issued to, kept only while that person is
+/// active and still has the stamp the credential carries: the rule of [`load_current`], for
+/// features that check a credential and its person in one indexed query (`concat!` it after the
+/// credential's table; both arguments are SQL column expressions, as literals).
+macro_rules! join_current_person {
+    ($person_id:literal, $stamp:literal) => {
+        concat!(
+            " JOIN persons p ON p.id = ",
+            $person_id,
+            " AND p.security_stamp = ",
+            $stamp,
+            " AND p.is_active"
+        )
+    };
+}
+pub(crate) use join_current_person;
+
 /// A person as stored; [`Person`] once the role is parsed.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct PersonRow {

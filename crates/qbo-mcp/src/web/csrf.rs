@@ -10,8 +10,7 @@
 //! public page calls [`CsrfToken::require_checked`] so a cookie-less cross-site post is
 //! refused as well.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
@@ -26,6 +25,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::keys::Sealer;
 use crate::secret::new_token;
 use crate::web;
 
@@ -43,19 +43,50 @@ fn anchor_cookie_name(state: &AppState) -> String {
 }
 
 /// The CSRF token for this request's anchor; put it in forms and `x-csrf-token` headers.
+/// Computed on first use only: most requests (the MCP endpoint, the JSON API with a bearer
+/// token) never render a form, and need neither a fresh anchor nor an HMAC.
 #[derive(Debug, Clone)]
 pub struct CsrfToken {
-    value: String,
+    lazy: Arc<LazyToken>,
     /// The request carried its anchor and, if state-changing, passed the check.
     checked: bool,
-    /// Set when a page used the token, so a new anchor cookie is sent with the response.
-    used: Arc<AtomicBool>,
+}
+
+/// The anchor may be the session cookie: its `Debug` shows neither it nor the token.
+struct LazyToken {
+    sealer: Arc<Sealer>,
+    /// The request's anchor cookie, if it had one.
+    anchor: Option<String>,
+    /// A new anonymous anchor, made when a request without one first needs a token; the
+    /// response then sets it as a cookie.
+    fresh_anchor: OnceLock<String>,
+    value: OnceLock<String>,
+}
+
+impl std::fmt::Debug for LazyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyToken")
+            .field("anchor", &"[redacted]")
+            .field("fresh_anchor", &self.fresh_anchor.get().is_some())
+            .field("computed", &self.value.get().is_some())
+            .finish()
+    }
+}
+
+impl LazyToken {
+    fn anchor(&self) -> &str {
+        match &self.anchor {
+            Some(a) => a,
+            None => self.fresh_anchor.get_or_init(|| new_token("").into_inner()),
+        }
+    }
 }
 
 impl CsrfToken {
     pub fn value(&self) -> &str {
-        self.used.store(true, Ordering::Relaxed);
-        &self.value
+        let lazy = &*self.lazy;
+        lazy.value
+            .get_or_init(|| token_for(&lazy.sealer, lazy.anchor()))
     }
 
     /// The hidden form field.
@@ -89,8 +120,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
     }
 }
 
-fn token_for(state: &AppState, anchor: &str) -> String {
-    URL_SAFE_NO_PAD.encode(state.sealer.mac("csrf", anchor.as_bytes()))
+fn token_for(sealer: &Sealer, anchor: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sealer.mac("csrf", anchor.as_bytes()))
 }
 
 fn is_state_changing(method: &Method) -> bool {
@@ -111,7 +142,7 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         && !request.headers().contains_key(header::AUTHORIZATION)
         && let Some(anchor) = &anchor
     {
-        let expected = token_for(&state, anchor);
+        let expected = token_for(&state.sealer, anchor);
         let (submitted, rebuilt) =
             match submitted_token(request, state.config.body_limit_bytes).await {
                 Ok(found) => found,
@@ -139,22 +170,21 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         // Not a cookie request: nothing for CSRF to protect, and nothing was checked.
         checked = false;
     }
-    let (anchor, fresh) = match anchor {
-        Some(a) => (a, false),
-        None => (new_token("").into_inner(), true),
-    };
-    let token = CsrfToken {
-        value: token_for(&state, &anchor),
+    let lazy = Arc::new(LazyToken {
+        sealer: state.sealer.clone(),
+        anchor,
+        fresh_anchor: OnceLock::new(),
+        value: OnceLock::new(),
+    });
+    request.extensions_mut().insert(CsrfToken {
+        lazy: lazy.clone(),
         checked,
-        used: Arc::new(AtomicBool::new(false)),
-    };
-    let used = token.used.clone();
-    request.extensions_mut().insert(token);
+    });
     let mut response = next.run(request).await;
-    if fresh && used.load(Ordering::Relaxed) {
+    if let Some(anchor) = lazy.fresh_anchor.get() {
         response.headers_mut().append(
             header::SET_COOKIE,
-            web::set_cookie(&state, &anchor_cookie_name(&state), &anchor, None),
+            web::set_cookie(&state, &anchor_cookie_name(&state), anchor, None),
         );
     }
     response
