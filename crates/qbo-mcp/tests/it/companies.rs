@@ -93,7 +93,7 @@ async fn an_admin_connects_a_demo_company(backend: Backend) {
         .await
         .unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
-    let call = |name: &str, arguments: Value| {
+    let call = async |name: &str, arguments: Value| -> Value {
         server
             .post("/mcp")
             .bearer_auth(&token)
@@ -101,16 +101,17 @@ async fn an_admin_connects_a_demo_company(backend: Backend) {
             .header("mcp-protocol-version", "2025-11-25")
             .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}))
             .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     };
     let r: Value = call(
         "query",
         serde_json::json!({"query": "SELECT * FROM Customer", "fetch_all": true}),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r["result"]["isError"], false, "{r}");
     assert!(
         r["result"]["structuredContent"]["QueryResponse"]["Customer"]
@@ -124,13 +125,46 @@ async fn an_admin_connects_a_demo_company(backend: Backend) {
         "get_entity",
         serde_json::json!({"entity": "customer", "id": "1"}),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(r.to_string().contains("use `Customer`"), "{r}");
+
+    // Intuit refuses the refresh token: the company needs reconnecting, the tool error names
+    // the admin to ask, and the event is audited.
+    let sim = |path: &str, body: Value| {
+        admin
+            .client
+            .post(server.at(&format!("/_demo/intuit/_sim/{path}")))
+            .json(&body)
+            .send()
+    };
+    assert!(
+        sim("config", serde_json::json!({"force_invalid_grant": true}))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert!(
+        sim("expire-access-tokens", serde_json::json!({}))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let r: Value = call("get_company_info", serde_json::json!({})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("must be reconnected"), "{text}");
+    assert!(
+        text.contains("Ask an admin (root (root@example.com))"),
+        "{text}"
+    );
+    let listed: Value = call("list_companies", serde_json::json!({})).await;
+    assert_eq!(
+        listed["result"]["structuredContent"]["companies"][0]["status"], "needs_reconnect",
+        "{listed}"
+    );
 
     // A bookkeeper may not connect.
     add_person(&admin, "bea", "bookkeeper").await;
@@ -157,5 +191,6 @@ async fn an_admin_connects_a_demo_company(backend: Backend) {
         .map(|e| e.iter().filter_map(|e| e["action"].as_str()).collect())
         .unwrap_or_default();
     assert!(actions.contains(&"company.connect"), "{audit}");
+    assert!(actions.contains(&"company.needs_reconnect"), "{audit}");
     assert!(actions.contains(&"company.disconnect"), "{audit}");
 }
