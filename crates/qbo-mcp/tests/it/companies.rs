@@ -5,64 +5,24 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::harness::personal_token;
 use crate::harness::{Backend, TestDb, TestServer};
 use crate::on_both_backends;
-use crate::people::{add_person, first_admin};
+use crate::people::{Browser, add_person, first_admin};
 
 const REALM: &str = "9341453050298464";
 
-on_both_backends!(an_admin_connects_a_demo_company);
+on_both_backends!(
+    an_admin_connects_a_demo_company,
+    grants_decide_which_companies_a_person_uses
+);
 
 async fn an_admin_connects_a_demo_company(backend: Backend) {
     let db = TestDb::fresh(backend).await;
     let server = TestServer::start(&db).await;
     let admin = first_admin(&server).await;
 
-    let r = admin
-        .call(Method::POST, "/api/v1/companies/connect", None)
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    let authorize = url::Url::parse(body["authorize_url"].as_str().unwrap()).unwrap();
-    assert!(
-        authorize.path().starts_with("/_demo/intuit/connect/oauth2"),
-        "{authorize}"
-    );
-
-    // The simulated Intuit consent page, answered as the company's admin Craig.
-    let page = admin.client.get(authorize.as_str()).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let q: std::collections::HashMap<String, String> =
-        authorize.query_pairs().into_owned().collect();
-    let account = format!("{REALM}|craig@craigsdesign.example");
-    let consent = admin
-        .client
-        .post(server.at("/_demo/intuit/connect/oauth2"))
-        .form(&[
-            ("client_id", q["client_id"].as_str()),
-            ("redirect_uri", q["redirect_uri"].as_str()),
-            ("response_type", "code"),
-            ("scope", q["scope"].as_str()),
-            ("state", q["state"].as_str()),
-            ("account", account.as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        consent.status().is_redirection(),
-        "{}",
-        consent.text().await.unwrap()
-    );
-    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
-    let done = admin.client.get(&callback).send().await.unwrap();
-    assert_eq!(
-        done.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        done.text().await.unwrap()
-    );
+    connect_demo_company(&server, &admin, REALM, "craig@craigsdesign.example").await;
 
     let list: Value = admin
         .call(Method::GET, "/api/v1/companies", None)
@@ -93,20 +53,8 @@ async fn an_admin_connects_a_demo_company(backend: Backend) {
         .await
         .unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
-    let call = async |name: &str, arguments: Value| -> Value {
-        server
-            .post("/mcp")
-            .bearer_auth(&token)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
+    let call =
+        async |name: &str, arguments: Value| call_tool(&server, &token, name, arguments).await;
     let r: Value = call(
         "query",
         serde_json::json!({"query": "SELECT * FROM Customer", "fetch_all": true}),
@@ -193,4 +141,153 @@ async fn an_admin_connects_a_demo_company(backend: Backend) {
     assert!(actions.contains(&"company.connect"), "{audit}");
     assert!(actions.contains(&"company.needs_reconnect"), "{audit}");
     assert!(actions.contains(&"company.disconnect"), "{audit}");
+}
+
+/// Connects a demo company as `admin`, answering the simulated Intuit consent page as the
+/// company's QuickBooks admin `email`.
+async fn connect_demo_company(server: &TestServer, admin: &Browser, realm: &str, email: &str) {
+    let r = admin
+        .call(Method::POST, "/api/v1/companies/connect", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let authorize = url::Url::parse(body["authorize_url"].as_str().unwrap()).unwrap();
+    assert!(
+        authorize.path().starts_with("/_demo/intuit/connect/oauth2"),
+        "{authorize}"
+    );
+
+    // The simulated Intuit consent page, answered as the company's admin Craig.
+    let page = admin.client.get(authorize.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let q: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    let account = format!("{realm}|{email}");
+    let consent = admin
+        .client
+        .post(server.at("/_demo/intuit/connect/oauth2"))
+        .form(&[
+            ("client_id", q["client_id"].as_str()),
+            ("redirect_uri", q["redirect_uri"].as_str()),
+            ("response_type", "code"),
+            ("scope", q["scope"].as_str()),
+            ("state", q["state"].as_str()),
+            ("account", account.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        consent.status().is_redirection(),
+        "{}",
+        consent.text().await.unwrap()
+    );
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    finish_connect(admin, &callback).await;
+}
+
+/// The admin's browser arrives back from Intuit at `callback`: the connection is stored.
+pub async fn finish_connect(admin: &Browser, callback: &str) {
+    let done = admin.client.get(callback).send().await.unwrap();
+    assert_eq!(
+        done.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        done.text().await.unwrap()
+    );
+}
+
+/// Calls an MCP tool over `/mcp` with a bearer token and returns the JSON-RPC answer.
+async fn call_tool(server: &TestServer, token: &str, name: &str, arguments: Value) -> Value {
+    server
+        .post("/mcp")
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// With two companies connected, a viewer uses only the companies granted to them; an admin
+/// uses both and must say which.
+async fn grants_decide_which_companies_a_person_uses(backend: Backend) {
+    const HARBOR: &str = "9341453050298465";
+    let db = TestDb::fresh(backend).await;
+    let server = TestServer::start(&db).await;
+    let admin = first_admin(&server).await;
+    connect_demo_company(&server, &admin, REALM, "craig@craigsdesign.example").await;
+    connect_demo_company(&server, &admin, HARBOR, "hana@harborbicycle.example").await;
+    add_person(&admin, "vic", "viewer").await;
+    let vic = personal_token(&db, "vic").await;
+    let root = personal_token(&db, "root").await;
+
+    let r = call_tool(&server, &vic, "list_companies", serde_json::json!({})).await;
+    assert_eq!(
+        r["result"]["structuredContent"]["companies"],
+        serde_json::json!([]),
+        "{r}"
+    );
+    let summary = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        summary.contains("Ask an admin (root (root@example.com))"),
+        "{summary}"
+    );
+    let r = call_tool(&server, &vic, "get_company_info", serde_json::json!({})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+
+    let granted = admin
+        .call(
+            Method::PUT,
+            &format!("/api/v1/companies/{HARBOR}/grants/vic"),
+            None,
+        )
+        .await;
+    assert!(
+        granted.status().is_success(),
+        "{}",
+        granted.text().await.unwrap()
+    );
+    let r = call_tool(&server, &vic, "list_companies", serde_json::json!({})).await;
+    let listed = &r["result"]["structuredContent"]["companies"];
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(listed[0]["realm_id"], HARBOR, "{r}");
+    let r = call_tool(&server, &vic, "get_company_info", serde_json::json!({})).await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert!(r.to_string().contains("Harbor Bicycle Works"), "{r}");
+    let r = call_tool(
+        &server,
+        &vic,
+        "get_company_info",
+        serde_json::json!({"company": REALM}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r.to_string().contains("no company"), "{r}");
+
+    let r = call_tool(&server, &root, "list_companies", serde_json::json!({})).await;
+    assert_eq!(
+        r["result"]["structuredContent"]["companies"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{r}"
+    );
+    let r = call_tool(&server, &root, "get_company_info", serde_json::json!({})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r.to_string().contains("several companies"), "{r}");
+    let r = call_tool(
+        &server,
+        &root,
+        "get_company_info",
+        serde_json::json!({"company": "harbor bicycle works"}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
 }

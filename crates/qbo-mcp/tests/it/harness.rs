@@ -438,3 +438,15 @@ impl TestServer {
             .expect("wait")
     }
 }
+
+/// A personal access token for `username`, made with `qbo-mcp token create`.
+pub async fn personal_token(db: &TestDb, username: &str) -> String {
+    let out = cli(
+        db,
+        &["token", "create", "--user", username, "--name", "test"],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "token create: {}", out.stderr);
+    out.stdout.trim().to_owned()
+}

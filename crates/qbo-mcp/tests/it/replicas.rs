@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::connections::{CRAIG, REALM, consent_as, sim_config, sim_post, simulator, stat};
-use crate::harness::{Backend, TestDb, TestServer, cli, client};
+use crate::harness::{Backend, TestDb, TestServer, client, personal_token};
 use crate::on_both_backends;
 use crate::people::{Browser, PASSWORD, add_person, first_admin, token_for};
 use crate::refusals::{REDIRECT, VERIFIER, code_for, exchange};
@@ -66,13 +66,7 @@ async fn connect_company(admin: &Browser) {
     );
     let callback = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(callback.starts_with(&admin.base), "{callback}");
-    let done = admin.client.get(&callback).send().await.unwrap();
-    assert_eq!(
-        done.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        done.text().await.unwrap()
-    );
+    crate::companies::finish_connect(admin, &callback).await;
     let c = company(admin).await;
     assert_eq!(c["status"], "connected", "{c}");
 }
@@ -163,15 +157,9 @@ async fn replicas(backend: Backend, count: usize, config: SimConfig) -> Replicas
     for _ in 1..count {
         servers.push(replica(&db, &sim, None).await);
     }
-    let out = cli(
-        &db,
-        &["token", "create", "--user", "root", "--name", "replicas"],
-        None,
-    )
-    .await;
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let token = personal_token(&db, "root").await;
     Replicas {
-        token: out.stdout.trim().to_owned(),
+        token,
         db,
         sim,
         servers,
