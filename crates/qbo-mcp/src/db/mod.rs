@@ -188,6 +188,27 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
     }
 }
 
+/// Creates the database file readable only by its owner, if it does not exist yet: it holds
+/// password hashes and sealed QuickBooks tokens. SQLite gives its `-wal` and `-shm` files the
+/// same permissions. An existing file keeps the permissions its owner chose.
+fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow!(
+            "Cannot create the SQLite database {}: {e}. Check QBO_MCP_DATABASE_URL and that the directory is writable.",
+            path.display()
+        )),
+    }
+}
+
 async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
     if let Some(path) = sqlite_path(url)
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
@@ -198,6 +219,9 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
                 dir.display()
             )
         })?;
+    }
+    if let Some(path) = sqlite_path(url) {
+        create_private(&path)?;
     }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| anyhow!("`{}` is not a usable SQLite URL: {e}.", redact_url(url)))?

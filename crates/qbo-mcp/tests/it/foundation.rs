@@ -128,6 +128,15 @@ async fn first_run_needs_no_configuration() {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "secret.key must be private");
+        // The database holds password hashes and sealed QuickBooks tokens: private too, with
+        // its write-ahead log (SQLite gives it the database file's permissions).
+        for file in ["qbo-mcp.db", "qbo-mcp.db-wal"] {
+            let mode = std::fs::metadata(data.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file} must be private");
+        }
     }
     let status = server.terminate().await;
     assert!(status.success(), "SIGTERM is a clean stop: {status}");
