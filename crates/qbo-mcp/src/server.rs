@@ -62,12 +62,6 @@ pub async fn serve(
             quickbooks::demo::MOUNT
         );
     }
-    if state.config.tools_profile == crate::config::ToolsProfile::Intuit {
-        // Decided: start anyway (the tools work), but say loudly that the names differ.
-        tracing::warn!(
-            "QBO_MCP_TOOLS_PROFILE=intuit (Intuit's tool names) is not available in this version; serving the compact tools (list_companies, query, run_report, …)"
-        );
-    }
     let setup_link = crate::people::invites::setup_link(&db, &state.public_url)
         .await
         .map_err(|e| anyhow!("Cannot check for a first admin: {e}"))?;

@@ -30,6 +30,11 @@ impl McpHandler {
     pub fn new(state: AppState) -> Self {
         Self { state }
     }
+
+    /// The tools of the configured profile.
+    fn tools(&self) -> &'static tools::Registry {
+        tools::registry(self.state.config.tools_profile)
+    }
 }
 
 /// The revisions served (older ones stay for clients that still speak them).
@@ -72,9 +77,9 @@ impl ServerHandler for McpHandler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = caller(&ctx)?;
-        Ok(ListToolsResult::with_all_items(tools::visible_to(
-            caller.person.role,
-        )))
+        Ok(ListToolsResult::with_all_items(
+            self.tools().visible_to(caller.person.role),
+        ))
     }
 
     async fn call_tool(
@@ -83,7 +88,7 @@ impl ServerHandler for McpHandler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller(&ctx)?;
-        let Some(tool) = tools::find(&request.name) else {
+        let Some(tool) = self.tools().find(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("There is no tool named `{}`.", request.name),
                 None,
@@ -133,6 +138,6 @@ impl ServerHandler for McpHandler {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tools::description(name)
+        self.tools().description(name)
     }
 }

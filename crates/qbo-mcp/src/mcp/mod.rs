@@ -10,6 +10,7 @@
 pub mod books;
 mod gate;
 mod handler;
+pub mod intuit;
 pub mod tools;
 
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! The tool registry: every tool, the role it needs, its input schema and its handler, in one
-//! table ([`TOOLS`]). `tools/list` shows a person only the tools their role allows, and
-//! `tools/call` refuses a tool above the caller's role before its handler runs — so a handler
-//! never checks the role itself.
+//! table ([`TOOLS`], the `compact` profile; `intuit` generates Intuit's tool names onto the same
+//! handlers). `tools/list` shows a person only the tools their role allows, and `tools/call`
+//! refuses a tool above the caller's role before its handler runs — so a handler never checks
+//! the role itself.
 //!
 //! To add a tool: write `async fn my_tool(cx: &ToolContext, args: MyArgs) -> ToolOutcome`
 //! with `#[derive(Deserialize, JsonSchema)] struct MyArgs`, and add a line to [`TOOLS`] with
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::{ToolCaller, books};
 use crate::app::AppState;
+use crate::config::ToolsProfile;
 use crate::people::Role;
 
 /// What a tool handler gets: the application state and who is calling.
@@ -55,7 +57,9 @@ impl ToolError {
     }
 }
 
-type Run = for<'a> fn(&'a ToolContext, JsonObject) -> BoxFuture<'a, ToolOutcome>;
+/// A tool's handler; it gets its own spec, so generated tools know their `subject`.
+pub type Run =
+    for<'a> fn(&'a ToolContext, &'static ToolSpec, JsonObject) -> BoxFuture<'a, ToolOutcome>;
 
 /// One tool in the registry.
 #[derive(Debug)]
@@ -66,8 +70,10 @@ pub struct ToolSpec {
     /// Reads only (viewer tools); writes are flagged to clients as such.
     pub read_only: bool,
     pub description: &'static str,
-    schema: fn() -> JsonObject,
-    run: Run,
+    /// What a generated tool acts on (a QuickBooks entity or report name); empty otherwise.
+    pub subject: &'static str,
+    pub schema: fn() -> JsonObject,
+    pub run: Run,
 }
 
 impl ToolSpec {
@@ -88,7 +94,7 @@ impl ToolSpec {
             ))
             .into_result();
         }
-        match (self.run)(cx, args).await {
+        match (self.run)(cx, self, args).await {
             Ok(output) => output.into_result(),
             Err(e) => e.into_result(),
         }
@@ -105,12 +111,12 @@ impl ToolSpec {
 }
 
 /// Parses a tool's arguments, as a tool error the assistant can correct.
-fn arguments<T: DeserializeOwned>(args: JsonObject) -> Result<T, ToolError> {
+pub fn arguments<T: DeserializeOwned>(args: JsonObject) -> Result<T, ToolError> {
     serde_json::from_value(Value::Object(args))
         .map_err(|e| ToolError(format!("The arguments are not valid: {e}.")))
 }
 
-fn schema<T: JsonSchema>() -> JsonObject {
+pub fn schema<T: JsonSchema>() -> JsonObject {
     match serde_json::to_value(schemars::schema_for!(T)) {
         Ok(Value::Object(mut o)) => {
             o.remove("$schema");
@@ -129,8 +135,9 @@ macro_rules! tool {
             role: $role,
             read_only: $read_only,
             description: $description,
+            subject: "",
             schema: schema::<$args>,
-            run: |cx, args| {
+            run: |cx, _spec, args| {
                 Box::pin(async move {
                     let args: $args = arguments(args)?;
                     $handler(cx, args).await
@@ -224,29 +231,54 @@ pub static TOOLS: &[ToolSpec] = &[
     ),
 ];
 
-/// The tool named `name`, whatever the caller's role.
-pub fn find(name: &str) -> Option<&'static ToolSpec> {
-    TOOLS.iter().find(|t| t.name == name)
+/// The tools of one profile, with their descriptions made once.
+#[derive(Debug)]
+pub struct Registry {
+    tools: Vec<&'static ToolSpec>,
+    descriptions: Vec<(Role, Tool)>,
 }
 
-static DESCRIPTIONS: LazyLock<Vec<(Role, Tool)>> =
-    LazyLock::new(|| TOOLS.iter().map(|t| (t.role, t.describe())).collect());
+impl Registry {
+    fn new(tools: Vec<&'static ToolSpec>) -> Self {
+        let descriptions = tools.iter().map(|t| (t.role, t.describe())).collect();
+        Self {
+            tools,
+            descriptions,
+        }
+    }
 
-/// The tools a person with `role` may see, as `tools/list` shows them.
-pub fn visible_to(role: Role) -> Vec<Tool> {
-    DESCRIPTIONS
-        .iter()
-        .filter(|(needs, _)| role >= *needs)
-        .map(|(_, tool)| tool.clone())
-        .collect()
+    /// The tool named `name`, whatever the caller's role.
+    pub fn find(&self, name: &str) -> Option<&'static ToolSpec> {
+        self.tools.iter().copied().find(|t| t.name == name)
+    }
+
+    /// The tools a person with `role` may see, as `tools/list` shows them.
+    pub fn visible_to(&self, role: Role) -> Vec<Tool> {
+        self.descriptions
+            .iter()
+            .filter(|(needs, _)| role >= *needs)
+            .map(|(_, tool)| tool.clone())
+            .collect()
+    }
+
+    /// A tool's description by name (for rmcp's argument-header validation).
+    pub fn description(&self, name: &str) -> Option<Tool> {
+        self.descriptions
+            .iter()
+            .find(|(_, t)| t.name == name)
+            .map(|(_, t)| t.clone())
+    }
 }
 
-/// A tool's description by name (for rmcp's argument-header validation).
-pub fn description(name: &str) -> Option<Tool> {
-    DESCRIPTIONS
-        .iter()
-        .find(|(_, t)| t.name == name)
-        .map(|(_, t)| t.clone())
+static COMPACT: LazyLock<Registry> = LazyLock::new(|| Registry::new(TOOLS.iter().collect()));
+static INTUIT: LazyLock<Registry> = LazyLock::new(|| Registry::new(super::intuit::tools()));
+
+/// The tools of the configured profile (`QBO_MCP_TOOLS_PROFILE`).
+pub fn registry(profile: ToolsProfile) -> &'static Registry {
+    match profile {
+        ToolsProfile::Compact => &COMPACT,
+        ToolsProfile::Intuit => &INTUIT,
+    }
 }
 
 /// Arguments of a tool that takes none.

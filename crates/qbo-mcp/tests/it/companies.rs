@@ -14,7 +14,8 @@ const REALM: &str = "9341453050298464";
 
 on_both_backends!(
     an_admin_connects_a_demo_company,
-    grants_decide_which_companies_a_person_uses
+    grants_decide_which_companies_a_person_uses,
+    the_intuit_profile_uses_intuits_tool_names
 );
 
 async fn an_admin_connects_a_demo_company(backend: Backend) {
@@ -290,4 +291,151 @@ async fn grants_decide_which_companies_a_person_uses(backend: Backend) {
     )
     .await;
     assert_eq!(r["result"]["isError"], false, "{r}");
+}
+
+/// The tool names `tools/list` shows with `token`.
+async fn tool_names(server: &TestServer, token: &str) -> Vec<String> {
+    let r: Value = server
+        .post("/mcp")
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `QBO_MCP_TOOLS_PROFILE=intuit`: Intuit's tool names over the same handlers, roles and audit.
+async fn the_intuit_profile_uses_intuits_tool_names(backend: Backend) {
+    let db = TestDb::fresh(backend).await;
+    let server = TestServer::builder(&db)
+        .env("QBO_MCP_TOOLS_PROFILE", "intuit")
+        .start()
+        .await;
+    let admin = first_admin(&server).await;
+    connect_demo_company(&server, &admin, REALM, "craig@craigsdesign.example").await;
+    add_person(&admin, "vic", "viewer").await;
+    let root = personal_token(&db, "root").await;
+    let vic = personal_token(&db, "vic").await;
+
+    let names = tool_names(&server, &root).await;
+    for expected in [
+        "list_companies",
+        "create_customer",
+        "search_invoices",
+        "get_profit_and_loss",
+        "delete_invoice",
+    ] {
+        assert!(
+            names.contains(&expected.to_owned()),
+            "{expected} in {names:?}"
+        );
+    }
+    assert!(!names.contains(&"query".to_owned()), "{names:?}");
+    let names = tool_names(&server, &vic).await;
+    assert!(names.contains(&"search_customers".to_owned()), "{names:?}");
+    assert!(!names.contains(&"create_customer".to_owned()), "{names:?}");
+
+    let r = call_tool(&server, &vic, "search_customers", serde_json::json!({"criteria": [{"field": "Active", "value": true}], "limit": 3, "asc": "DisplayName"})).await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let found = r["result"]["structuredContent"]["QueryResponse"]["Customer"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(found.len(), 3, "{r}");
+    let id = found[0]["Id"].as_str().unwrap();
+    let r = call_tool(&server, &vic, "get_customer", serde_json::json!({"id": id})).await;
+    assert_eq!(
+        r["result"]["structuredContent"]["Customer"]["Id"], id,
+        "{r}"
+    );
+    let r = call_tool(
+        &server,
+        &vic,
+        "create_customer",
+        serde_json::json!({"fields": {"DisplayName": "Nope"}}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], true, "a viewer cannot create: {r}");
+
+    let r = call_tool(
+        &server,
+        &root,
+        "create_customer",
+        serde_json::json!({"fields": {"DisplayName": "Moved From Intuit's Server"}}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let created = r["result"]["structuredContent"]["Customer"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = call_tool(&server, &root, "search_customers", serde_json::json!({"criteria": [{"field": "DisplayName", "value": "Moved From Intuit's Server"}]})).await;
+    assert_eq!(
+        r["result"]["structuredContent"]["QueryResponse"]["Customer"][0]["Id"], created,
+        "{r}"
+    );
+    let r = call_tool(
+        &server,
+        &root,
+        "delete_customer",
+        serde_json::json!({"id": created}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert_eq!(
+        r["result"]["structuredContent"]["Customer"]["Active"], false,
+        "deactivated: {r}"
+    );
+    let r = call_tool(
+        &server,
+        &root,
+        "get_profit_and_loss",
+        serde_json::json!({"start_date": "2026-01-01", "end_date": "2026-12-31"}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert_eq!(
+        r["result"]["structuredContent"]["Header"]["ReportName"], "ProfitAndLoss",
+        "{r}"
+    );
+    let r = call_tool(
+        &server,
+        &root,
+        "search_invoices",
+        serde_json::json!({"criteria": [{"field": "Id", "value": "1", "operator": "OR"}]}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+
+    let audit: Value = admin
+        .call(Method::GET, "/api/v1/audit?limit=100", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tools: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["tool"].as_str())
+        .collect();
+    for t in [
+        "search_customers",
+        "create_customer",
+        "delete_customer",
+        "get_profit_and_loss",
+    ] {
+        assert!(tools.contains(&t), "{t} audited: {audit}");
+    }
 }
