@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::books;
-use super::tools::{TOOLS, ToolContext, ToolError, ToolOutcome, ToolSpec, arguments, schema};
+use super::tools::{Run, TOOLS, ToolContext, ToolError, ToolOutcome, ToolSpec, arguments, schema};
 use crate::people::Role;
 use crate::quickbooks::operations::DeleteMode;
 
@@ -99,6 +99,26 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
+/// A generated tool: only viewer tools read, as in the compact profile.
+fn generated(
+    name: &'static str,
+    role: Role,
+    description: &'static str,
+    subject: &'static str,
+    schema: fn() -> JsonObject,
+    run: Run,
+) -> ToolSpec {
+    ToolSpec {
+        name,
+        role,
+        read_only: role == Role::Viewer,
+        description,
+        subject,
+        schema,
+        run,
+    }
+}
+
 /// Every tool of the profile: `list_companies` and `get_company_info` as in compact, then the
 /// entity and report tools. Built once per process.
 pub fn tools() -> Vec<&'static ToolSpec> {
@@ -112,77 +132,71 @@ pub fn tools() -> Vec<&'static ToolSpec> {
         let many = plural(&one);
         let writes = !matches!(verbs, Verbs::ReadOnly);
         if writes {
-            add(ToolSpec {
-                name: leak(format!("create_{one}")),
-                role: Role::Bookkeeper,
-                read_only: false,
-                description: leak(format!(
+            add(generated(
+                leak(format!("create_{one}")),
+                Role::Bookkeeper,
+                leak(format!(
                     "Create a {entity} from its QuickBooks JSON (`fields`); `dry_run` shows what would be sent."
                 )),
-                subject: entity,
-                schema: schema::<CreateArgs>,
-                run: create,
-            });
+                entity,
+                schema::<CreateArgs>,
+                create,
+            ));
         }
-        add(ToolSpec {
-            name: leak(format!("get_{one}")),
-            role: Role::Viewer,
-            read_only: true,
-            description: leak(format!("Read one {entity} by id.")),
-            subject: entity,
-            schema: schema::<GetArgs>,
-            run: get,
-        });
+        add(generated(
+            leak(format!("get_{one}")),
+            Role::Viewer,
+            leak(format!("Read one {entity} by id.")),
+            entity,
+            schema::<GetArgs>,
+            get,
+        ));
         if writes {
-            add(ToolSpec {
-                name: leak(format!("update_{one}")),
-                role: Role::Bookkeeper,
-                read_only: false,
-                description: leak(format!(
+            add(generated(
+                leak(format!("update_{one}")),
+                Role::Bookkeeper,
+                leak(format!(
                     "Update a {entity}: only the given `fields` change (sparse update); the current SyncToken is read when not given."
                 )),
-                subject: entity,
-                schema: schema::<UpdateArgs>,
-                run: update,
-            });
+                entity,
+                schema::<UpdateArgs>,
+                update,
+            ));
         }
         if matches!(verbs, Verbs::All) {
-            add(ToolSpec {
-                name: leak(format!("delete_{one}")),
-                role: Role::Admin,
-                read_only: false,
-                description: leak(format!(
+            add(generated(
+                leak(format!("delete_{one}")),
+                Role::Admin,
+                leak(format!(
                     "Delete a {entity} as QuickBooks allows: name lists are deactivated, transactions deleted (or voided with mode \"void\")."
                 )),
-                subject: entity,
-                schema: schema::<DeleteArgs>,
-                run: delete,
-            });
+                entity,
+                schema::<DeleteArgs>,
+                delete,
+            ));
         }
-        add(ToolSpec {
-            name: leak(format!("search_{many}")),
-            role: Role::Viewer,
-            read_only: true,
-            description: leak(format!(
+        add(generated(
+            leak(format!("search_{many}")),
+            Role::Viewer,
+            leak(format!(
                 "Search {entity} records: `criteria` (field, value, operator) joined with AND, sorted by `asc`/`desc`, paged by `limit`/`offset`, or every match with `fetch_all`."
             )),
-            subject: entity,
-            schema: schema::<SearchArgs>,
-            run: search,
-        });
+            entity,
+            schema::<SearchArgs>,
+            search,
+        ));
     }
     for &(name, report) in REPORTS {
-        add(ToolSpec {
+        add(generated(
             name,
-            role: Role::Viewer,
-            read_only: true,
-            description: leak(format!(
+            Role::Viewer,
+            leak(format!(
                 "The {report} report, complete, with totals from its own summary rows."
             )),
-            subject: report,
-            schema: schema::<ReportArgs>,
-            run: run_report,
-        });
+            report,
+            schema::<ReportArgs>,
+            run_report,
+        ));
     }
     out
 }
