@@ -546,7 +546,9 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
             _ => {
                 problem(
                     "refresh_reuse_window_secs",
-                    format!("`{v}` must be a number of seconds between 0 and 3600 (30 is the default)."),
+                    format!(
+                        "`{v}` must be a number of seconds between 0 and 3600 (30 is the default)."
+                    ),
                 );
                 30
             }

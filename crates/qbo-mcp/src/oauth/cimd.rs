@@ -210,10 +210,10 @@ const V6_GLOBAL_UNICAST: (u128, u32) = (0x2000 << 112, 3);
 /// Ranges inside global unicast that are still not public, or embed an IPv4 address a
 /// gateway would forward to.
 const V6_REFUSED: &[(u128, u32)] = &[
-    (0x2001 << 112, 23),      // IETF protocol assignments, with Teredo 2001::/32
-    (0x2001_0db8 << 96, 32),  // documentation
-    (0x2002 << 112, 16),      // 6to4 embeds an IPv4 address
-    (0x3fff << 112, 20),      // documentation (RFC 9637)
+    (0x2001 << 112, 23),     // IETF protocol assignments, with Teredo 2001::/32
+    (0x2001_0db8 << 96, 32), // documentation
+    (0x2002 << 112, 16),     // 6to4 embeds an IPv4 address
+    (0x3fff << 112, 20),     // documentation (RFC 9637)
 ];
 
 fn v6_within(bits: u128, (net, prefix): (u128, u32)) -> bool {
@@ -369,7 +369,10 @@ mod tests {
         assert!(address_allowed("127.1.2.3".parse().unwrap(), true));
         assert!(address_allowed("::1".parse().unwrap(), true));
         for private in ["10.0.0.1", "169.254.169.254", "fd00::1", "::ffff:10.0.0.1"] {
-            assert!(!address_allowed(private.parse().unwrap(), true), "{private}");
+            assert!(
+                !address_allowed(private.parse().unwrap(), true),
+                "{private}"
+            );
         }
     }
 

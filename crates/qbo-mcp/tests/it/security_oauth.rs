@@ -187,9 +187,11 @@ async fn access_works(server: &TestServer, access_token: &str) -> bool {
         .post("/mcp")
         .bearer_auth(access_token)
         .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "security-test", "version": "1"}}}))
+            "clientInfo": {"name": "security-test", "version": "1"}}}),
+        )
         .send()
         .await
         .unwrap();
@@ -286,7 +288,10 @@ async fn authorization_errors_are_not_redirected_to_an_untrusted_client(backend:
     );
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let page = r.text().await.unwrap();
-    assert!(page.contains("<html") && page.contains("response_type"), "{page}");
+    assert!(
+        page.contains("<html") && page.contains("response_type"),
+        "{page}"
+    );
 
     // Signed in but never consented to that client: still a page.
     let b = first_admin(&server).await;
@@ -348,12 +353,7 @@ async fn serve_documents() -> String {
         .route(
             "/redirect/{name}",
             get(|| async {
-                (
-                    AxumStatus::FOUND,
-                    [("location", "/doc/elsewhere")],
-                    "moved",
-                )
-                    .into_response()
+                (AxumStatus::FOUND, [("location", "/doc/elsewhere")], "moved").into_response()
             }),
         )
         .route(
@@ -405,7 +405,11 @@ async fn metadata_documents_ignore_proxies_redirects_and_oversize() {
         builder = builder.env(var, "http://127.0.0.1:9");
     }
     let server = builder.start().await;
-    let r = server.get(&document_authorize(&document)).send().await.unwrap();
+    let r = server
+        .get(&document_authorize(&document))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,
@@ -448,7 +452,12 @@ async fn anonymous_metadata_document_fetches_are_rate_limited() {
             assert!(page.contains("<html"), "{page}");
             break;
         }
-        assert_eq!(last, StatusCode::SEE_OTHER, "{i}: {}", r.text().await.unwrap());
+        assert_eq!(
+            last,
+            StatusCode::SEE_OTHER,
+            "{i}: {}",
+            r.text().await.unwrap()
+        );
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
     // A document already fetched is served from the cache, not refused.
