@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "grant_single_company",
     "test_fault_point",
     "test_allow_loopback_cimd",
+    "refresh_reuse_window_secs",
 ];
 
 /// The server's configuration, validated.
@@ -67,6 +68,9 @@ pub struct Config {
     /// Tests only (`QBO_MCP_TEST_ALLOW_LOOPBACK_CIMD=1`): Client ID Metadata Documents may be
     /// fetched over plain HTTP from loopback addresses. Production refuses both.
     pub test_allow_loopback_cimd: bool,
+    /// How long after a refresh token is rotated it is still accepted (a client racing itself,
+    /// or retrying a lost response); later, presenting it revokes the grant (docs/oauth.md).
+    pub refresh_reuse_window_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -535,6 +539,22 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
         }
     };
 
+    let refresh_reuse_window_secs = match get("refresh_reuse_window_secs") {
+        None => 30,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n <= 3600 => n,
+            _ => {
+                problem(
+                    "refresh_reuse_window_secs",
+                    format!(
+                        "`{v}` must be a number of seconds between 0 and 3600 (30 is the default)."
+                    ),
+                );
+                30
+            }
+        },
+    };
+
     Config {
         listen,
         public_url,
@@ -555,6 +575,7 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
             get("test_allow_loopback_cimd").as_deref(),
             Some("1" | "true")
         ),
+        refresh_reuse_window_secs,
     }
 }
 

@@ -3,13 +3,22 @@
 //! given to this client) or shows the consent page; `POST /oauth/authorize` is the consent
 //! form (`decision=allow|deny`, CSRF-protected).
 //!
-//! Errors about the client or its redirect URI are shown on a page and never redirected (an
-//! unchecked redirect would be an open redirector); every other error goes back to the client
-//! with `error`, `state` and `iss` (RFC 9207). The redirect after consent is a 302 or 303,
-//! never a 307 (a 307 would repost the consent form to the client's callback).
+//! Errors about the client or its redirect URI are shown on a page and never redirected. Other
+//! errors go back to the client with `error`, `state` and `iss` (RFC 9207) only when the
+//! redirect is trusted — the signed-in person consented to that client before, or it is a
+//! metadata-document client redirecting to its own host — and are shown on a page otherwise:
+//! anyone can register a client, so bouncing to its redirect would make this an open
+//! redirector (RFC 9700 §4.11.2).
+//!
+//! A remembered consent skips the page only for clients whose identity the redirect assures
+//! (`Client::identity_assured`); native clients with loopback or private-use redirects are
+//! asked every time (RFC 8252 §8.6). The redirect after consent is a 302 or 303, never a 307
+//! (a 307 would repost the consent form to the client's callback).
+
+use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{FromRequestParts as _, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts as _, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +27,7 @@ use maud::html;
 use serde::Deserialize;
 use url::Url;
 
-use super::clients::{self, Client, ClientKind};
+use super::clients::{self, Client, ClientKind, Requester};
 use super::grants::{self, NewCode};
 use super::{OAuthError, SCOPE, issuer, resource};
 use crate::app::AppState;
@@ -61,8 +70,9 @@ pub struct Checked {
 pub enum Refusal {
     /// Shown on a page: the client or redirect URI cannot be trusted.
     Page(StatusCode, String),
-    /// Sent back to the client's redirect URI.
+    /// Sent back to the client's redirect URI, if that redirect is trusted; else shown.
     Redirect {
+        client: Box<Client>,
         redirect_uri: String,
         error: &'static str,
         description: String,
@@ -71,7 +81,11 @@ pub enum Refusal {
 }
 
 /// Checks an authorization request (RFC 6749 §4.1.1, RFC 7636, RFC 8707, OAuth 2.1).
-pub async fn check(state: &AppState, p: &AuthorizeParams) -> Result<Checked, Refusal> {
+pub async fn check(
+    state: &AppState,
+    p: &AuthorizeParams,
+    requester: Requester,
+) -> Result<Checked, Refusal> {
     let client_id = p
         .client_id
         .as_deref()
@@ -82,7 +96,7 @@ pub async fn check(state: &AppState, p: &AuthorizeParams) -> Result<Checked, Ref
                 "The request names no client (client_id is missing).".into(),
             )
         })?;
-    let client = match clients::find(state, client_id).await {
+    let client = match clients::find(state, client_id, requester).await {
         Ok(Some(client)) => client,
         Ok(None) => {
             return Err(Refusal::Page(
@@ -98,6 +112,9 @@ pub async fn check(state: &AppState, p: &AuthorizeParams) -> Result<Checked, Ref
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server cannot look up this client right now. Try again in a moment.".into(),
             ));
+        }
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
+            return Err(Refusal::Page(e.status, e.description));
         }
         Err(e) => return Err(Refusal::Page(StatusCode::BAD_REQUEST, e.description)),
     };
@@ -121,6 +138,7 @@ pub async fn check(state: &AppState, p: &AuthorizeParams) -> Result<Checked, Ref
         }
     };
     let back = |error: &'static str, description: String| Refusal::Redirect {
+        client: Box::new(client.clone()),
         redirect_uri: redirect_uri.clone(),
         error,
         description,
@@ -198,6 +216,55 @@ fn redirect(status: StatusCode, location: &str) -> Response {
     response
 }
 
+/// Whether errors may be sent back to `client` at `redirect_uri` (see the module comment).
+async fn redirect_trusted(
+    state: &AppState,
+    client: &Client,
+    redirect_uri: &str,
+    person: Option<&Person>,
+) -> bool {
+    if client.redirect_on_own_host(redirect_uri) {
+        return true;
+    }
+    let Some(person) = person else {
+        return false;
+    };
+    match consented(state, person.id, &client.client_id, SCOPE).await {
+        Ok(consented) => consented,
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot read consents");
+            false
+        }
+    }
+}
+
+/// Answers a refusal: a page, or a redirect to the client when that redirect is trusted for
+/// `person` (who may not be signed in).
+async fn refuse(
+    state: &AppState,
+    refusal: Refusal,
+    person: Option<&Person>,
+    status: StatusCode,
+) -> Response {
+    if let Refusal::Redirect {
+        client,
+        redirect_uri,
+        description,
+        ..
+    } = &refusal
+        && !redirect_trusted(state, client, redirect_uri, person).await
+    {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "The authorization request from {} cannot continue: {description} Ask the assistant's maker to fix the request.",
+                client.client_name
+            ),
+        );
+    }
+    refusal_response(state, refusal, status)
+}
+
 fn refusal_response(state: &AppState, refusal: Refusal, status: StatusCode) -> Response {
     match refusal {
         Refusal::Page(code, message) => error_page(code, &message),
@@ -206,6 +273,7 @@ fn refusal_response(state: &AppState, refusal: Refusal, status: StatusCode) -> R
             error,
             description,
             state: client_state,
+            ..
         } => {
             let mut params = vec![
                 ("error", error),
@@ -294,6 +362,7 @@ async fn remember_consent(
 async fn authorize(
     State(state): State<AppState>,
     csrf: CsrfToken,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
     mut parts: Parts,
 ) -> Response {
@@ -303,12 +372,20 @@ async fn authorize(
             "The authorization request is malformed (a parameter appears twice or is not text).",
         );
     };
-    let checked = match check(&state, &params).await {
+    let signed_in = PageCaller::from_request_parts(&mut parts, &state).await;
+    let requester = match &signed_in {
+        Ok(_) => Requester::SignedIn,
+        Err(_) => Requester::Anonymous(clients::client_address(&state, peer, &parts.headers)),
+    };
+    let checked = match check(&state, &params, requester).await {
         Ok(c) => c,
-        Err(refusal) => return refusal_response(&state, refusal, StatusCode::FOUND),
+        Err(refusal) => {
+            let person = signed_in.as_ref().ok().map(|PageCaller(c)| &c.person);
+            return refuse(&state, refusal, person, StatusCode::FOUND).await;
+        }
     };
     // Not signed in: to /login?next=<this request>, and back here afterwards.
-    let person = match PageCaller::from_request_parts(&mut parts, &state).await {
+    let person = match signed_in {
         Ok(PageCaller(caller)) => caller.person,
         Err(rejection) => return rejection.into_response(),
     };
@@ -318,7 +395,13 @@ async fn authorize(
             "The server cannot continue right now. Try again in a moment.",
         );
     };
-    match consented(&state, person.id, &checked.client.client_id, &checked.scope).await {
+    // A remembered consent counts only when the redirect proves who the client is.
+    let remembered = if checked.client.identity_assured(&checked.redirect_uri) {
+        consented(&state, person.id, &checked.client.client_id, &checked.scope).await
+    } else {
+        Ok(false)
+    };
+    match remembered {
         Ok(true) => issue(&state, &checked, &person, &stamp, StatusCode::FOUND)
             .await
             .unwrap_or_else(|e| error_page(e.status, &e.description)),
@@ -402,9 +485,9 @@ async fn consent(
         );
     };
     let form = ConsentForm::parse(&body);
-    let checked = match check(&state, &form.params).await {
+    let checked = match check(&state, &form.params, Requester::SignedIn).await {
         Ok(c) => c,
-        Err(refusal) => return refusal_response(&state, refusal, StatusCode::SEE_OTHER),
+        Err(refusal) => return refuse(&state, refusal, Some(&person), StatusCode::SEE_OTHER).await,
     };
     match form.decision.as_deref() {
         Some("allow") => {
@@ -421,9 +504,11 @@ async fn consent(
                 .await
                 .unwrap_or_else(|e| error_page(e.status, &e.description))
         }
+        // The person chose to be sent back, having been shown where to.
         Some("deny") => refusal_response(
             &state,
             Refusal::Redirect {
+                client: Box::new(checked.client),
                 redirect_uri: checked.redirect_uri,
                 error: "access_denied",
                 description: format!("{} declined to connect this assistant.", person.username),
@@ -498,6 +583,9 @@ fn consent_page(
             }
         }
         p { "After you answer you will be sent to " strong { (redirect_host) } "." }
+        @if !checked.client.identity_assured(&checked.redirect_uri) {
+            p { "This assistant receives the answer on a computer (" (redirect_host) "), where any program could use its name, so this question is asked every time. Allow only if you started this connection yourself just now." }
+        }
         p { "As a " (person.role.as_str()) ", it will be able to " (can_do) ", in the companies you may use. Everything it does is recorded under your name, and you can disconnect it on the " a href="/assistants" { "Assistants" } " page." }
         form method="post" action="/oauth/authorize" {
             (csrf.field())

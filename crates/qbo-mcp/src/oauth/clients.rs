@@ -56,6 +56,35 @@ impl Client {
     pub fn redirect_allowed(&self, presented: &str) -> bool {
         redirect_matches(&self.redirect_uris, presented)
     }
+
+    /// Whether `redirect_uri` is on the host that published this client's metadata document:
+    /// whoever controls the redirect controls the client's identity, so it is the client.
+    pub fn redirect_on_own_host(&self, redirect_uri: &str) -> bool {
+        if self.kind != ClientKind::MetadataDocument {
+            return false;
+        }
+        match (Url::parse(&self.client_id), Url::parse(redirect_uri)) {
+            (Ok(id), Ok(redirect)) => id.host().is_some() && id.host() == redirect.host(),
+            _ => false,
+        }
+    }
+
+    /// Whether codes sent to `redirect_uri` can only reach this client (RFC 8252 §8.6): an
+    /// `https` redirect, or one on its metadata document's host. Any local program can listen
+    /// on a loopback port or claim a private-use scheme, so for those the person is asked
+    /// every time rather than a remembered consent being reused.
+    pub fn identity_assured(&self, redirect_uri: &str) -> bool {
+        self.redirect_on_own_host(redirect_uri)
+            || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https")
+    }
+}
+
+/// Who makes us look a client up: someone not signed in may only cause a limited number of
+/// metadata-document fetches (per address); a signed-in person is not limited.
+#[derive(Debug, Clone, Copy)]
+pub enum Requester {
+    Anonymous(IpAddr),
+    SignedIn,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -99,7 +128,11 @@ async fn load(db: &Db, client_id: &str) -> Result<Option<ClientRow>, sqlx::Error
 
 /// Finds a client by id: a registered one from the database, a metadata document from the
 /// cache or, when stale or unknown, by fetching it. `Ok(None)`: no such client.
-pub async fn find(state: &AppState, client_id: &str) -> Result<Option<Client>, OAuthError> {
+pub async fn find(
+    state: &AppState,
+    client_id: &str,
+    requester: Requester,
+) -> Result<Option<Client>, OAuthError> {
     let cached = load(&state.db, client_id).await?;
     if !cimd::looks_like_document_url(client_id) {
         return Ok(cached.map(ClientRow::into_client));
@@ -112,6 +145,16 @@ pub async fn find(state: &AppState, client_id: &str) -> Result<Option<Client>, O
     let allow_loopback = state.config.test_allow_loopback_cimd;
     let url = cimd::parse_client_id_url(client_id, allow_loopback)
         .map_err(|e| OAuthError::invalid_client(e.0))?;
+    if let Requester::Anonymous(address) = requester
+        && !cimd::anonymous_fetch_allowed(address)
+    {
+        tracing::warn!(%address, "too many client metadata document fetches before sign-in");
+        return Err(OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "Too many new assistants were looked up from your address; sign in first, or try again later.",
+        ));
+    }
     let document = cimd::fetch(&url, allow_loopback)
         .await
         .map_err(|e| OAuthError::invalid_client(e.0))?;

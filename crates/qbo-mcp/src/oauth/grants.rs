@@ -1,11 +1,22 @@
 //! Codes, grants and tokens in storage. A grant is what one authorization produced (person,
 //! client, scope); its access and refresh tokens hang off it, and revoking it kills them all.
 //!
-//! Refresh tokens rotate: presenting one issues a successor, and the presented token stays
-//! valid until that successor is first used (a grace for clients that failed to save the
-//! rotation). A token presented after its successor was used is reuse — someone else has a
-//! copy — and revokes the whole grant. A replayed authorization code likewise revokes the grant
-//! its first exchange produced. Every check here is one indexed lookup by token hash.
+//! Refresh tokens rotate: presenting one issues a successor and starts the token's reuse
+//! window (`QBO_MCP_REFRESH_REUSE_WINDOW_SECS`, 30 s by default). Inside the window, and only
+//! while none of its successors has been used, the token may be presented again:
+//!
+//! - by a request that was already in flight when the first rotation committed (the same
+//!   client racing itself): another successor is issued beside the first; whichever is used
+//!   first wins and the other is forgotten;
+//! - after the first answer was sent (a retry of a lost answer, or a thief's replay): another
+//!   successor is issued and the earlier ones are *forked off* — the family now has two
+//!   branches, and only the newest may continue.
+//!
+//! Everything else is reuse — someone else holds a copy — and revokes the whole grant, with
+//! every token issued to anyone on any branch: a superseded token after its window or after
+//! its successor was used, and a forked-off successor (the real client's, after a replay was
+//! served). A replayed authorization code likewise revokes the grant its first exchange
+//! produced. Every check here is an indexed lookup by token hash or by grant.
 
 use sha2::{Digest, Sha256};
 
@@ -270,8 +281,10 @@ async fn insert_pair(
 struct RefreshRow {
     grant_id: i64,
     kind: String,
+    parent_hash: Option<String>,
     expires_at: i64,
-    retired_at: Option<i64>,
+    rotated_at: Option<i64>,
+    forked_at: Option<i64>,
     client_id: String,
     revoked_at: Option<i64>,
     person_id: i64,
@@ -279,25 +292,73 @@ struct RefreshRow {
     scope: String,
 }
 
-const REFRESH_SELECT: &str = "SELECT t.grant_id, t.kind, t.expires_at, t.retired_at, g.client_id, g.revoked_at, g.person_id, g.person_stamp, g.scope
+const REFRESH_SELECT: &str = "SELECT t.grant_id, t.kind, t.parent_hash, t.expires_at, t.rotated_at, t.forked_at, g.client_id, g.revoked_at, g.person_id, g.person_stamp, g.scope
      FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.token_hash = $1";
 
-/// Rotates a refresh token (see the module comment for the grace and the reuse rule).
+/// What presenting a refresh token amounts to, given its row (see the module comment).
+#[derive(Debug, PartialEq, Eq)]
+enum Presentation {
+    /// Never rotated: issue its first successor.
+    First,
+    /// Rotated moments ago by a request still in flight when this one arrived: the same
+    /// client racing itself. Another successor is issued beside the first.
+    Concurrent,
+    /// Rotated earlier, still inside the window, no successor used: a retry of a lost answer,
+    /// or a replay. Another successor is issued; the earlier ones are forked off.
+    Retry,
+    /// Anything else: another holder exists. The grant is revoked.
+    Reuse(&'static str),
+}
+
+/// Classifies a presentation at `at`. `rotated_before_lock`: whether the token was already
+/// rotated when this request first read it (before waiting for the grant's lock).
+fn classify(
+    row: &RefreshRow,
+    successor_used: bool,
+    rotated_before_lock: bool,
+    at: i64,
+    window_secs: i64,
+) -> Presentation {
+    if row.forked_at.is_some() {
+        return Presentation::Reuse(
+            "its predecessor was presented again after it was issued, so another party holds a copy",
+        );
+    }
+    let Some(rotated_at) = row.rotated_at else {
+        return Presentation::First;
+    };
+    if successor_used {
+        return Presentation::Reuse("it was already rotated and its successor used");
+    }
+    if at >= rotated_at.saturating_add(window_secs) {
+        return Presentation::Reuse("it was rotated longer ago than the reuse window");
+    }
+    if rotated_before_lock {
+        Presentation::Retry
+    } else {
+        Presentation::Concurrent
+    }
+}
+
+/// Rotates a refresh token (see the module comment for the reuse window and the reuse rule).
 /// `client_id`, when the request names one, must be the grant's client.
 pub async fn refresh(
     db: &Db,
     refresh_token: &str,
     client_id: Option<&str>,
+    window_secs: u64,
 ) -> Result<IssuedTokens, OAuthError> {
     let unknown = || OAuthError::invalid_grant("The refresh token is unknown, expired or revoked.");
     let hash = token_hash(refresh_token);
-    let grant_id: Option<i64> = on_db!(db, pool => {
-        sqlx::query_scalar("SELECT grant_id FROM oauth_tokens WHERE token_hash = $1")
+    // Read before the lock: whether the token was already rotated then tells a request that
+    // raced another (it was not) from one that came after the answer was sent (it was).
+    let before: Option<(i64, Option<i64>)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT grant_id, rotated_at FROM oauth_tokens WHERE token_hash = $1")
             .bind(&hash)
             .fetch_optional(pool)
             .await
     })?;
-    let Some(grant_id) = grant_id else {
+    let Some((grant_id, rotated_before_lock)) = before else {
         return Err(unknown());
     };
     let mut tx = db.begin_locked(&format!("oauth-grant:{grant_id}")).await?;
@@ -307,15 +368,32 @@ pub async fn refresh(
     let Some(row) = row.filter(|r| r.kind == "refresh" && r.revoked_at.is_none()) else {
         return Err(unknown());
     };
-    if row.retired_at.is_some() {
+    let successor_used: bool = on_tx!(&mut tx, conn => {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM oauth_tokens WHERE grant_id = $1 AND parent_hash = $2 AND kind = 'refresh' AND rotated_at IS NOT NULL)",
+        )
+        .bind(row.grant_id)
+        .bind(&hash)
+        .fetch_one(&mut *conn)
+        .await
+    })?;
+    let at = now();
+    let window = i64::try_from(window_secs).unwrap_or(i64::MAX);
+    let presentation = classify(
+        &row,
+        successor_used,
+        rotated_before_lock.is_some(),
+        at,
+        window,
+    );
+    if let Presentation::Reuse(why) = presentation {
         revoke_in(&mut tx, row.grant_id).await?;
         tx.commit().await?;
-        tracing::warn!(grant_id = row.grant_id, client_id = %row.client_id, "refresh token reused after rotation; the grant is revoked");
-        return Err(OAuthError::invalid_grant(
-            "The refresh token was already rotated and its successor used; the whole grant is revoked. Authorize again.",
-        ));
+        tracing::warn!(grant_id = row.grant_id, client_id = %row.client_id, reason = why, "refresh token reused; the grant is revoked");
+        return Err(OAuthError::invalid_grant(format!(
+            "The refresh token was presented after {why}; the whole grant is revoked. Authorize again."
+        )));
     }
-    let at = now();
     if row.expires_at <= at {
         return Err(unknown());
     }
@@ -325,21 +403,40 @@ pub async fn refresh(
         ));
     }
     on_tx!(&mut tx, conn => {
-        // Successors of this token were never used (using one would have retired this token):
-        // the client did not save them, so they are forgotten, harmlessly.
-        sqlx::query("DELETE FROM oauth_tokens WHERE parent_hash = $1 AND kind = 'refresh'")
-            .bind(&hash)
-            .execute(&mut *conn)
-            .await?;
-        // Its predecessor's grace ends now that this successor is used.
-        sqlx::query(
-            "UPDATE oauth_tokens SET retired_at = $1 WHERE grant_id = $2 AND kind = 'refresh' AND retired_at IS NULL AND token_hash <> $3",
-        )
-        .bind(at)
-        .bind(row.grant_id)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
+        match presentation {
+            Presentation::First => {
+                sqlx::query("UPDATE oauth_tokens SET rotated_at = $1 WHERE token_hash = $2")
+                    .bind(at)
+                    .bind(&hash)
+                    .execute(&mut *conn)
+                    .await?;
+                // Siblings issued beside this one by a concurrent refresh were not kept by
+                // the client that uses this one: forgotten, harmlessly.
+                if let Some(parent) = &row.parent_hash {
+                    sqlx::query(
+                        "DELETE FROM oauth_tokens WHERE grant_id = $1 AND parent_hash = $2 AND kind = 'refresh' AND token_hash <> $3 AND rotated_at IS NULL AND forked_at IS NULL",
+                    )
+                    .bind(row.grant_id)
+                    .bind(parent)
+                    .bind(&hash)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            Presentation::Retry => {
+                // Whoever holds the successors issued so far is not the one asking now (or
+                // lost them): presenting one of them later means two holders, and revokes.
+                sqlx::query(
+                    "UPDATE oauth_tokens SET forked_at = $1 WHERE grant_id = $2 AND parent_hash = $3 AND kind = 'refresh' AND forked_at IS NULL",
+                )
+                .bind(at)
+                .bind(row.grant_id)
+                .bind(&hash)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Presentation::Concurrent | Presentation::Reuse(_) => {}
+        }
         sqlx::query("DELETE FROM oauth_tokens WHERE grant_id = $1 AND expires_at < $2")
             .bind(row.grant_id)
             .bind(at)

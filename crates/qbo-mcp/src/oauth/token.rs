@@ -1,6 +1,7 @@
-//! The token endpoint (authorization code with PKCE, refresh with rotation) and the
-//! revocation endpoint (RFC 7009). Clients are public: a `client_id` identifies them, PKCE and
-//! the exact redirect URI protect the code; a secret sent anyway is ignored.
+//! The token endpoint (authorization code with PKCE, refresh with rotation and a reuse window,
+//! see `grants`) and the revocation endpoint (RFC 7009). Clients are public: a `client_id`
+//! identifies them, PKCE and the exact redirect URI protect the code; a secret sent anyway is
+//! ignored.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -101,6 +102,7 @@ async fn token(
                 &state.db,
                 required(&req.refresh_token, "refresh_token")?,
                 client_id.as_deref(),
+                state.config.refresh_reuse_window_secs,
             )
             .await?
         }
