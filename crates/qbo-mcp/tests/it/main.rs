@@ -14,3 +14,4 @@ mod people;
 mod refusals;
 mod replicas;
 mod storage;
+mod security_people;
