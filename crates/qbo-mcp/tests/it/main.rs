@@ -13,5 +13,5 @@ mod oauth;
 mod people;
 mod refusals;
 mod replicas;
-mod storage;
 mod security_people;
+mod storage;

@@ -168,7 +168,7 @@ async fn a_password_change_ends_every_other_credential(backend: Backend) {
     let server = TestServer::start(&db).await;
     let root = first_admin(&server).await;
     add_person(&root, "carol", "bookkeeper").await;
-    let carol = signed_in(&server, "carol", PASSWORD).await;
+    let mut carol = signed_in(&server, "carol", PASSWORD).await;
 
     // The page form: everything else ends; this browser stays signed in.
     let others = Credentials::issue(&server, &carol, "carol", PASSWORD).await;
@@ -186,6 +186,8 @@ async fn a_password_change_ends_every_other_credential(backend: Backend) {
     others.assert_ended(&server, "a password change").await;
     assert_eq!(carol.get("/api/v1/me").await.status(), StatusCode::OK);
     assert_eq!(carol.get("/account").await.status(), StatusCode::OK);
+    // The session was re-issued: JSON calls need its new CSRF token.
+    carol.refresh_csrf().await;
 
     // The API, with a personal access token: every token ends, that one included, and so
     // does every session.
@@ -199,8 +201,13 @@ async fn a_password_change_ends_every_other_credential(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    others.assert_ended(&server, "a password change by token").await;
-    assert_eq!(carol.get("/api/v1/me").await.status(), StatusCode::UNAUTHORIZED);
+    others
+        .assert_ended(&server, "a password change by token")
+        .await;
+    assert_eq!(
+        carol.get("/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let r = Bearer::new(&server.url, &pat)
         .call(Method::GET, "/api/v1/me", None)
         .await;
@@ -232,8 +239,13 @@ async fn resets_end_everything_for_good(backend: Backend) {
         .and_then(|s| s.split('<').next())
         .unwrap_or_else(|| panic!("a link on the page:\n{page}"))
         .to_owned();
-    others.assert_ended(&server, "an admin's password link").await;
-    assert_eq!(carol.get("/api/v1/me").await.status(), StatusCode::UNAUTHORIZED);
+    others
+        .assert_ended(&server, "an admin's password link")
+        .await;
+    assert_eq!(
+        carol.get("/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert!(
         !can_sign_in(&server, "carol", PASSWORD).await,
         "the old password ends with a reset"
@@ -242,7 +254,9 @@ async fn resets_end_everything_for_good(backend: Backend) {
         use_link(&server, &path_of(&link), NEW_PASSWORD).await,
         StatusCode::SEE_OTHER
     );
-    others.assert_ended(&server, "the reset link was used").await;
+    others
+        .assert_ended(&server, "the reset link was used")
+        .await;
 
     // The console sets a temporary password: tokens do not come back once it is changed.
     let carol = signed_in(&server, "carol", NEW_PASSWORD).await;
@@ -262,11 +276,15 @@ async fn resets_end_everything_for_good(backend: Backend) {
         .call(
             Method::POST,
             "/api/v1/me/password",
-            Some(json!({"current_password": "temporary password 1", "new_password": NEWER_PASSWORD})),
+            Some(
+                json!({"current_password": "temporary password 1", "new_password": NEWER_PASSWORD}),
+            ),
         )
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    others.assert_ended(&server, "the temporary password was changed").await;
+    others
+        .assert_ended(&server, "the temporary password was changed")
+        .await;
 }
 
 async fn lowering_a_role_or_signing_out_everywhere_ends_access(backend: Backend) {
@@ -295,10 +313,13 @@ async fn lowering_a_role_or_signing_out_everywhere_ends_access(backend: Backend)
     others.assert_alive(&server).await;
     set_role("viewer").await;
     others.assert_ended(&server, "a lower role").await;
-    assert_eq!(carol.get("/api/v1/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        carol.get("/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // "Sign out everywhere" on My account: this browser stays signed in.
-    let carol = signed_in(&server, "carol", PASSWORD).await;
+    let mut carol = signed_in(&server, "carol", PASSWORD).await;
     let (_, account) = carol.page("/account").await;
     assert!(
         account.contains("action=\"/account/sign-out-everywhere\""),
@@ -319,6 +340,7 @@ async fn lowering_a_role_or_signing_out_everywhere_ends_access(backend: Backend)
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     others.assert_ended(&server, "sign out everywhere").await;
     assert_eq!(carol.get("/api/v1/me").await.status(), StatusCode::OK);
+    carol.refresh_csrf().await;
 
     // The same through the API, with a token (which ends too).
     let others = Credentials::issue(&server, &carol, "carol", PASSWORD).await;
@@ -327,7 +349,9 @@ async fn lowering_a_role_or_signing_out_everywhere_ends_access(backend: Backend)
         .call(Method::POST, "/api/v1/me/sign-out-everywhere", None)
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    others.assert_ended(&server, "sign out everywhere by API").await;
+    others
+        .assert_ended(&server, "sign out everywhere by API")
+        .await;
     let r = Bearer::new(&server.url, &pat)
         .call(Method::GET, "/api/v1/me", None)
         .await;
@@ -337,7 +361,10 @@ async fn lowering_a_role_or_signing_out_everywhere_ends_access(backend: Backend)
 /// Counts the statuses of concurrent requests: (401s, 429s).
 fn tally(statuses: &[StatusCode]) -> (usize, usize) {
     let of = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
-    let (checked, limited) = (of(StatusCode::UNAUTHORIZED), of(StatusCode::TOO_MANY_REQUESTS));
+    let (checked, limited) = (
+        of(StatusCode::UNAUTHORIZED),
+        of(StatusCode::TOO_MANY_REQUESTS),
+    );
     assert_eq!(checked + limited, statuses.len(), "{statuses:?}");
     (checked, limited)
 }
@@ -411,8 +438,11 @@ async fn a_token_cannot_set_a_first_password(backend: Backend) {
         json!({"new_password": NEW_PASSWORD}),
         json!({"current_password": "anything at all", "new_password": NEW_PASSWORD}),
     ] {
-        let (status, code) =
-            error_of(ivy.call(Method::POST, "/api/v1/me/password", Some(body)).await).await;
+        let (status, code) = error_of(
+            ivy.call(Method::POST, "/api/v1/me/password", Some(body))
+                .await,
+        )
+        .await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::FORBIDDEN, "password_link_required")
