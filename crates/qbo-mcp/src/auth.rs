@@ -28,10 +28,22 @@ use crate::web;
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// A browser session; `id_hash` is its key in `sessions`.
-    Session { id_hash: String },
+    /// A browser session; `id_hash` is its key in `sessions`, `created_at` when it started.
+    Session { id_hash: String, created_at: i64 },
     /// A personal access token, by id.
     PersonalToken { id: i64 },
+}
+
+impl Credential {
+    /// What this credential proves for a password change.
+    pub fn password_proof(&self) -> crate::people::password::Proof {
+        match self {
+            Credential::Session { created_at, .. } => crate::people::password::Proof::Session {
+                created_at: *created_at,
+            },
+            Credential::PersonalToken { .. } => crate::people::password::Proof::Token,
+        }
+    }
 }
 
 /// A signed-in person, possibly still required to change their password.
@@ -107,7 +119,7 @@ impl Caller {
     /// The session's key when the caller came with a browser session.
     pub fn session_hash(&self) -> Option<&str> {
         match &self.credential {
-            Credential::Session { id_hash } => Some(id_hash),
+            Credential::Session { id_hash, .. } => Some(id_hash),
             Credential::PersonalToken { .. } => None,
         }
     }
@@ -162,7 +174,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<SignedIn, AppEr
         if let Some(s) = session::find(&state.db, &cookie).await? {
             return Ok(SignedIn {
                 person: s.person,
-                credential: Credential::Session { id_hash: s.id_hash },
+                credential: Credential::Session {
+                    id_hash: s.id_hash,
+                    created_at: s.created_at,
+                },
             });
         }
         return Err(

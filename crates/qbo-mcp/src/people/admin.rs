@@ -3,9 +3,10 @@
 //! holds the `people` lock (an advisory lock on PostgreSQL, the write lock on SQLite), where it
 //! re-reads the acting admin and the target and checks the invariants of SPEC §4:
 //! at least one active admin (`409 last_admin`), nobody deactivates or deletes themself
-//! (`409 self_deactivation` / `409 self_deletion`). Deactivation changes the person's security
-//! stamp and deletes their sessions and tokens in the same transaction. Every outcome, refusals
-//! included, is written to the audit log.
+//! (`409 self_deactivation` / `409 self_deletion`). Deactivation, a lower role and a password
+//! reset change the person's security stamp in the same transaction (`access::renew`: every
+//! session, token and assistant grant of theirs ends). Every outcome, refusals included, is
+//! written to the audit log.
 
 use serde_json::json;
 
@@ -14,7 +15,7 @@ use crate::auth::{Actor, Admin};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::on_tx;
-use crate::people::{self, Person, Role, invites, new_stamp, now, password, session};
+use crate::people::{self, Person, Role, access, invites, new_stamp, now, password};
 use crate::secret::Secret;
 
 /// The lock every invariant-bearing change of people takes.
@@ -263,7 +264,7 @@ pub async fn update(
     let target = username.trim().to_ascii_lowercase();
     let actor_id = admin.person_id();
     let action = update_action(&changes);
-    administer(db, admin, action, &target.clone(), move |tx| {
+    let (person, ended) = administer(db, admin, action, &target.clone(), move |tx| {
         Box::pin(async move {
             let before = people::find_in(tx, &target).await?.ok_or_else(|| no_such_person(&target))?;
             let role = changes.role.unwrap_or(before.role);
@@ -288,6 +289,9 @@ pub async fn update(
             }
             let force = changes.force_password_change.unwrap_or(before.force_password_change);
             let status_changed = is_active != before.is_active;
+            // Deactivation and a lower role end every credential issued under the old stamp;
+            // reactivation gets a new stamp too, so it revives nothing.
+            let ends_access = (status_changed && !is_active) || role < before.role;
             on_tx!(tx, conn => {
                 sqlx::query(
                     "UPDATE persons SET role = $2, email = $3, is_active = $4, force_password_change = $5,
@@ -305,8 +309,8 @@ pub async fn update(
                 .await?
                 .rows_affected()
             });
-            if status_changed && !is_active {
-                end_access(tx, before.id).await?;
+            if ends_access {
+                access::renew(tx, before.id).await?;
             }
             let after = person_in(tx, before.id).await?;
             let details = json!({
@@ -314,11 +318,16 @@ pub async fn update(
                 "is_active": [before.is_active, after.is_active],
                 "email": [before.email, after.email],
                 "force_password_change": [before.force_password_change, after.force_password_change],
+                "ended_access": ends_access,
             });
-            Ok((after, details))
+            Ok(((after, ends_access), details))
         })
     })
-    .await
+    .await?;
+    if ended {
+        access::forget_grants(db, person.id).await;
+    }
+    Ok(person)
 }
 
 fn update_action(c: &Changes) -> &'static str {
@@ -333,20 +342,6 @@ fn update_action(c: &Changes) -> &'static str {
         (None, Some(true), false, None) => "user.activate",
         _ => "user.update",
     }
-}
-
-/// Ends every session and personal access token of a person (their OAuth grants die with the
-/// stamp, which the caller changed).
-async fn end_access(tx: &mut Tx, person_id: i64) -> Result<(), AppError> {
-    session::end_all_but(tx, person_id, None).await?;
-    on_tx!(tx, conn => {
-        sqlx::query("DELETE FROM personal_tokens WHERE person_id = $1")
-            .bind(person_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    Ok(())
 }
 
 /// Deletes a person (and, by cascade, their sessions, tokens, grants, identities, invitations).
@@ -381,8 +376,11 @@ pub async fn delete(db: &Db, admin: &Admin, username: &str) -> Result<(), AppErr
     .await
 }
 
-/// Resets a person's password: with `password`, sets it (and requires a change at next
-/// sign-in unless `force` is false); without, issues a one-time link. Ends their sessions.
+/// Resets a person's password: with `password`, sets it (they must change it at their next
+/// sign-in); without, removes their password and issues a one-time link to choose a new one.
+/// Either way their security stamp changes (every session, personal access token and assistant
+/// grant of theirs ends, for good: choosing the new password revives nothing) and their
+/// earlier invitation and reset links are void.
 pub async fn reset_password(
     db: &Db,
     admin: &Admin,
@@ -396,26 +394,30 @@ pub async fn reset_password(
     };
     let target = username.trim().to_ascii_lowercase();
     let base = public_url.clone();
-    administer(db, admin, "user.reset_password", &target.clone(), move |tx| {
+    let (link, person_id) = administer(db, admin, "user.reset_password", &target.clone(), move |tx| {
         Box::pin(async move {
             let p = people::find_in(tx, &target).await?.ok_or_else(|| no_such_person(&target))?;
+            // A temporary password must be changed at the next sign-in; with a link, the old
+            // password stops working now (whoever knew it is the reason for many resets).
+            on_tx!(tx, conn => {
+                sqlx::query("UPDATE persons SET password_hash = $2, force_password_change = $3 WHERE id = $1")
+                    .bind(p.id)
+                    .bind(&hash)
+                    .bind(hash.is_some())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+            });
+            access::void_links(tx, p.id).await?;
+            access::renew(tx, p.id).await?;
             let link = match hash {
-                Some(hash) => {
-                    on_tx!(tx, conn => {
-                        sqlx::query("UPDATE persons SET password_hash = $2, force_password_change = TRUE WHERE id = $1")
-                            .bind(p.id)
-                            .bind(&hash)
-                            .execute(&mut *conn)
-                            .await?
-                            .rows_affected()
-                    });
-                    None
-                }
+                Some(_) => None,
                 None => Some(invites::issue(tx, Some(p.id), invites::Purpose::Reset, &base).await?),
             };
-            session::end_all_but(tx, p.id, None).await?;
-            Ok((link.clone(), json!({"link": link.is_some()})))
+            Ok(((link.clone(), p.id), json!({"link": link.is_some()})))
         })
     })
-    .await
+    .await?;
+    access::forget_grants(db, person_id).await;
+    Ok(link)
 }

@@ -3,8 +3,10 @@
 //! codes (see docs/people.md). Admin routes take an [`Admin`](crate::auth::Admin) from the
 //! caller, so they cannot forget the check.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -14,14 +16,15 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::{Caller, SignedIn};
 use crate::error::AppError;
-use crate::people::{self, admin, allowlist, grants, parse_role, password, tokens};
+use crate::people::{self, access, admin, allowlist, grants, parse_role, password, tokens};
 use crate::secret::Secret;
-use crate::web::{ApiJson, CsrfToken};
+use crate::web::{self, ApiJson, CsrfToken};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/password", post(change_password))
+        .route("/api/v1/me/sign-out-everywhere", post(sign_out_everywhere))
         .route("/api/v1/users", get(list_users).post(create_user))
         .route(
             "/api/v1/users/{username}",
@@ -59,25 +62,57 @@ struct PasswordChange {
     new_password: Secret<String>,
 }
 
-/// `POST /api/v1/me/password`: ends the caller's other sessions.
+/// `POST /api/v1/me/password`: see `password::change_own`. Every other session, token and
+/// assistant grant of the caller ends; a browser session is re-issued (`Set-Cookie`; read the
+/// new `csrf_token` from `GET /api/v1/me`).
 async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     who: SignedIn,
     ApiJson(body): ApiJson<PasswordChange>,
-) -> Result<StatusCode, AppError> {
-    let keep = match &who.credential {
-        crate::auth::Credential::Session { id_hash } => Some(id_hash.as_str()),
-        crate::auth::Credential::PersonalToken { .. } => None,
-    };
-    password::change_own(
+) -> Result<Response, AppError> {
+    let cookie = password::change_own(
         &state.db,
         who.person.id,
-        keep,
+        who.credential.password_proof(),
         body.current_password.as_ref(),
         &body.new_password,
+        web::client_ip(&state, Some(peer), &headers),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(no_content_with_session(&state, cookie))
+}
+
+/// `POST /api/v1/me/sign-out-everywhere`: ends every session, personal access token (the one
+/// calling included) and assistant grant of the caller. A browser session is re-issued.
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    who: SignedIn,
+) -> Result<Response, AppError> {
+    let from_browser = matches!(who.credential, crate::auth::Credential::Session { .. });
+    let cookie = access::sign_out_everywhere(&state.db, &who.person, from_browser).await?;
+    Ok(no_content_with_session(&state, cookie))
+}
+
+/// `204`, with the re-issued session cookie if there is one.
+fn no_content_with_session(
+    state: &AppState,
+    cookie: Option<crate::secret::Secret<String>>,
+) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    if let Some(cookie) = cookie {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            web::set_cookie(
+                state,
+                &web::session_cookie_name(state),
+                cookie.expose(),
+                None,
+            ),
+        );
+    }
+    r
 }
 
 async fn list_users(

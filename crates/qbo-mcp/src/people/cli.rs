@@ -45,7 +45,7 @@ pub enum UserCommand {
     Deactivate { name: String },
     /// Activate someone again (old sessions and tokens stay ended).
     Activate { name: String },
-    /// Print a one-time link to set a new password (or read one from stdin); ends their sessions.
+    /// Print a one-time link to set a new password (or read a temporary one from stdin); ends all their sessions, tokens and assistant grants.
     ResetPassword {
         name: String,
         /// Read the new password from stdin; they must change it at their next sign-in.

@@ -1,8 +1,10 @@
 //! One-time links to set a password: invitations (a new person), password resets (an admin or
 //! the console sends one), and first-run setup (no admin yet: `serve` prints the link). The
 //! link carries 256 random bits; only their SHA-256 is stored. A link works once, before it
-//! expires; using it signs the person in. Errors: `404 invite_not_found`,
-//! `410 invite_used`, `410 invite_expired`, `409 setup_done`.
+//! expires; using it signs the person in. Setting a password by any path (a link, a change, an
+//! admin's reset) voids the person's other unused links (`access::void_links`), so an old link
+//! can never overwrite a newer password. Errors: `404 invite_not_found`, `410 invite_used`,
+//! `410 invite_expired`, `409 setup_done`.
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -11,7 +13,7 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::on_tx;
-use crate::people::{self, Person, Role, admin, now, password, session};
+use crate::people::{self, Person, Role, access, admin, now, password, session};
 use crate::secret::{Secret, new_token, token_hash};
 
 /// What a link is for.
@@ -162,8 +164,9 @@ pub async fn check(db: &Db, token: &str) -> Result<Link, AppError> {
     })
 }
 
-/// Uses an invitation or reset link: sets the password, ends other sessions, signs in.
-/// Returns the person and the new session cookie value.
+/// Uses an invitation or reset link: sets the password, voids the person's other links,
+/// changes their security stamp (every other session, token and assistant grant ends) and signs
+/// them in. Returns the person and the new session cookie value.
 pub async fn accept(
     db: &Db,
     token: &str,
@@ -179,29 +182,26 @@ pub async fn accept(
         );
     };
     let t = now();
-    on_tx!(&mut tx, conn => {
-        sqlx::query("UPDATE invitations SET used_at = $2 WHERE token_hash = $1")
-            .bind(token_hash(token))
-            .bind(t)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    let stamp: Option<String> = on_tx!(&mut tx, conn => {
-        sqlx::query_scalar(
+    let updated = on_tx!(&mut tx, conn => {
+        sqlx::query(
             "UPDATE persons SET password_hash = $2, force_password_change = FALSE, last_login_at = $3
-             WHERE id = $1 AND is_active RETURNING security_stamp",
+             WHERE id = $1 AND is_active",
         )
         .bind(person_id)
         .bind(&hash)
         .bind(t)
-        .fetch_optional(&mut *conn)
+        .execute(&mut *conn)
         .await?
+        .rows_affected()
     });
-    let stamp = stamp.ok_or_else(|| {
-        AppError::forbidden("This account is deactivated. Ask an admin.").with_code("inactive")
-    })?;
-    session::end_all_but(&mut tx, person_id, None).await?;
+    if updated == 0 {
+        return Err(
+            AppError::forbidden("This account is deactivated. Ask an admin.").with_code("inactive"),
+        );
+    }
+    // This link included.
+    access::void_links(&mut tx, person_id).await?;
+    let stamp = access::renew(&mut tx, person_id).await?;
     let cookie = session::start(&mut tx, person_id, &stamp).await?;
     let person = admin::person_in(&mut tx, person_id).await?;
     audit::record(
@@ -215,6 +215,7 @@ pub async fn accept(
     )
     .await?;
     tx.commit().await?;
+    access::forget_grants(db, person_id).await;
     Ok((person, cookie))
 }
 

@@ -6,7 +6,8 @@
 //!   and [`Person`], whose `Serialize` form is the person object of the JSON API everywhere.
 //! - [`load_current`]: the per-request check behind every session and token. Sessions, tokens
 //!   and OAuth grants store the person's security stamp when issued; this loads the person by
-//!   id in one indexed query and answers `None` when the stamp changed (deactivation) or the
+//!   id in one indexed query and answers `None` when the stamp changed (see [`access`]: a
+//!   password change or reset, deactivation, a lower role, "Sign out everywhere") or the
 //!   person is inactive. Never cache its answer beyond one request.
 //! - [`grants`]: which companies a person may use.
 //!
@@ -15,6 +16,7 @@
 //! requests on any number of replicas keeps the invariants. This module never renders HTML
 //! itself except in `pages`, and never reads another feature's tables.
 
+pub mod access;
 pub mod admin;
 pub mod allowlist;
 pub mod api;
@@ -229,7 +231,7 @@ impl PersonRow {
 }
 
 /// The person behind a session, token or OAuth grant issued under `stamp`: `None` when the
-/// person is gone, inactive, or their stamp changed since (deactivation, reactivation). One
+/// person is gone, inactive, or their stamp changed since (see [`access`]). One
 /// indexed query (primary key); call it on every request and keep the answer no longer.
 pub async fn load_current(
     db: &Db,

@@ -1,6 +1,10 @@
 //! Sign-in through the company's identity provider: OpenID Connect authorization code flow
 //! with PKCE (S256) and a nonce, provider found by discovery. The state, PKCE verifier and nonce
 //! live in the database (sealed), so the callback may land on any replica; each is used once.
+//! The sign-in is bound to the browser that started it: the start sets a short-lived HttpOnly,
+//! SameSite=Lax cookie holding the state, and the callback is refused
+//! (`400 oidc_browser_mismatch`) unless that cookie matches the state it brings — so nobody
+//! can finish their own provider sign-in in someone else's browser (login CSRF).
 //!
 //! At every sign-in: the ID token must carry an email with `email_verified = true`
 //! (`403 email_unverified`), and that email must be on the allowlist (`403 not_allowlisted`).
@@ -36,6 +40,15 @@ use crate::{on_db, on_tx, web};
 
 /// How long a started sign-in may take at the provider.
 const PENDING_SECS: i64 = 600;
+
+/// The cookie binding a sign-in in flight to its browser (`__Host-` over HTTPS).
+fn binding_cookie_name(state: &AppState) -> &'static str {
+    if web::https(state) {
+        "__Host-qbo_oidc"
+    } else {
+        "qbo_oidc"
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -114,15 +127,28 @@ struct StartQuery {
     next: Option<String>,
 }
 
-/// `GET /login/oidc`: off to the provider.
+/// `GET /login/oidc`: off to the provider, with the binding cookie.
 async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
     match begin(&state, &web::safe_next(q.next.as_deref())).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok((url, csrf)) => {
+            let mut r = Redirect::to(&url).into_response();
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                web::set_cookie(
+                    &state,
+                    binding_cookie_name(&state),
+                    csrf.secret(),
+                    Some(PENDING_SECS),
+                ),
+            );
+            r
+        }
         Err(e) => web::error_page(e),
     }
 }
 
-async fn begin(state: &AppState, next: &str) -> Result<String, AppError> {
+/// Starts a sign-in: the provider's URL, and the state to bind to the browser.
+async fn begin(state: &AppState, next: &str) -> Result<(String, CsrfToken), AppError> {
     let http = http()?;
     let client = client(state, &http).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -156,7 +182,7 @@ async fn begin(state: &AppState, next: &str) -> Result<String, AppError> {
             .await?
             .rows_affected()
     });
-    Ok(url.to_string())
+    Ok((url.to_string(), csrf))
 }
 
 #[derive(Deserialize)]
@@ -173,7 +199,17 @@ async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    match finish(&state, q).await {
+    let bound = web::cookie(&headers, binding_cookie_name(&state));
+    if !same_browser(bound.as_deref(), q.state.as_deref()) {
+        // Neither the pending sign-in nor the cookie is touched: the browser that started the
+        // sign-in can still finish it.
+        return web::error_page(AppError::bad_request(
+            "oidc_browser_mismatch",
+            "This sign-in was started in another browser, or this browser no longer has its cookie. Start again from the sign-in page, in this browser.",
+        ));
+    }
+    let clear = web::set_cookie(&state, binding_cookie_name(&state), "", Some(0));
+    let mut response = match finish(&state, q).await {
         Ok((person, cookie, next)) => {
             if let Some(old) = web::cookie(&headers, &web::session_cookie_name(&state)) {
                 let _ = session::end(&state.db, &old).await;
@@ -192,6 +228,17 @@ async fn callback(
             r
         }
         Err(e) => web::error_page(e),
+    };
+    response.headers_mut().append(header::SET_COOKIE, clear);
+    response
+}
+
+/// Whether the callback's `state` is the one this browser's binding cookie holds.
+fn same_browser(cookie: Option<&str>, state: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq as _;
+    match (cookie, state) {
+        (Some(c), Some(s)) => bool::from(c.as_bytes().ct_eq(s.as_bytes())),
+        _ => false,
     }
 }
 
@@ -409,6 +456,14 @@ fn username_from(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_callback_needs_the_browsers_own_state() {
+        assert!(same_browser(Some("abc"), Some("abc")));
+        assert!(!same_browser(Some("abc"), Some("abd")));
+        assert!(!same_browser(None, Some("abc")));
+        assert!(!same_browser(Some("abc"), None));
+    }
 
     #[test]
     fn usernames_from_emails() {

@@ -18,7 +18,8 @@ use crate::app::AppState;
 use crate::auth::{Caller, PageCaller, SignedIn};
 use crate::error::AppError;
 use crate::people::{
-    self, Person, Role, admin, allowlist, grants, invites, parse_role, password, signin, tokens,
+    self, Person, Role, access, admin, allowlist, grants, invites, parse_role, password, signin,
+    tokens,
 };
 use crate::secret::Secret;
 use crate::web::{self, CsrfToken, field_error};
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             get(password_page).post(change_password),
         )
         .route("/account/tokens", post(create_token))
+        .route("/account/sign-out-everywhere", post(sign_out_everywhere))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/people", get(people_page).post(add_person))
         .route("/people/new", get(new_person_page))
@@ -261,7 +263,7 @@ fn setup_form(
             (field_error(on(&["invalid_email"])))
             label for="password" { "Password (at least 12 characters)" }
             input #password name="password" type="password" autocomplete="new-password" required minlength="12";
-            (field_error(on(&["password_too_short", "password_too_long"])))
+            (field_error(on(&["password_too_short", "password_too_long", "password_link_required", "password_changed"])))
             button type="submit" { "Create admin and sign in" }
         }
     }
@@ -504,6 +506,12 @@ async fn account_body(
             (field_error(error))
             button type="submit" { "Create token" }
         }
+        h2 { "Sign out everywhere" }
+        p { "Ends all your other browser sessions, every personal access token and every assistant you connected. This browser stays signed in." }
+        form method="post" action="/account/sign-out-everywhere" {
+            (csrf.field())
+            button.danger type="submit" { "Sign out everywhere" }
+        }
     })
 }
 
@@ -571,6 +579,18 @@ async fn revoke_token(
     }
 }
 
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+) -> Response {
+    let from_browser = caller.session_hash().is_some();
+    match access::sign_out_everywhere(&state.db, &caller.person, from_browser).await {
+        Ok(Some(cookie)) => with_session_cookie(&state, see_other("/account"), &cookie),
+        Ok(None) => see_other("/login"),
+        Err(e) => web::error_page(e),
+    }
+}
+
 fn password_form(csrf: &CsrfToken, person: &Person, error: Option<&AppError>) -> Markup {
     let on = |codes: &[&str]| {
         error
@@ -588,14 +608,14 @@ fn password_form(csrf: &CsrfToken, person: &Person, error: Option<&AppError>) ->
             @if person.has_password {
                 label for="current_password" { "Current password" }
                 input #current_password name="current_password" type="password" autocomplete="current-password" required;
-                (field_error(on(&["wrong_password"])))
+                (field_error(on(&["wrong_password", "rate_limited"])))
             }
             label for="new_password" { "New password (at least 12 characters)" }
             input #new_password name="new_password" type="password" autocomplete="new-password" required minlength="12";
-            (field_error(on(&["password_too_short", "password_too_long"])))
+            (field_error(on(&["password_too_short", "password_too_long", "password_link_required", "password_changed"])))
             button type="submit" { "Change password" }
         }
-        p.hint { "Changing your password signs you out everywhere else." }
+        p.hint { "Changing your password signs you out everywhere else, and ends your personal access tokens and your assistants' access." }
     }
 }
 
@@ -626,6 +646,8 @@ struct ChangePasswordForm {
 
 async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     who: Result<SignedIn, AppError>,
     csrf: CsrfToken,
     Form(form): Form<ChangePasswordForm>,
@@ -633,27 +655,29 @@ async fn change_password(
     let Ok(who) = who else {
         return see_other("/login?next=%2Faccount%2Fpassword");
     };
-    let keep = match &who.credential {
-        crate::auth::Credential::Session { id_hash } => Some(id_hash.as_str()),
-        crate::auth::Credential::PersonalToken { .. } => None,
-    };
     match password::change_own(
         &state.db,
         who.person.id,
-        keep,
+        who.credential.password_proof(),
         form.current_password.as_ref(),
         &form.new_password,
+        web::client_ip(&state, Some(peer), &headers),
     )
     .await
     {
-        Ok(()) => see_other("/account"),
+        Ok(Some(cookie)) => with_session_cookie(&state, see_other("/account"), &cookie),
+        Ok(None) => see_other("/login"),
         Err(e) if e.status.is_client_error() => {
             let body = password_form(&csrf, &who.person, Some(&e));
-            (
+            let mut r = (
                 e.status,
                 render(&state, Some(&who.person), &csrf, "Change password", body).await,
             )
-                .into_response()
+                .into_response();
+            if let Some(secs) = e.retry_after {
+                r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            r
         }
         Err(e) => web::error_page(e),
     }
@@ -741,7 +765,7 @@ fn new_person_form(csrf: &CsrfToken, form: &NewPersonForm, error: Option<&AppErr
             }
             label for="password" { "Password (only when setting one now)" }
             input #password name="password" type="password" autocomplete="new-password";
-            (field_error(on(&["password_too_short", "password_too_long"])))
+            (field_error(on(&["password_too_short", "password_too_long", "password_link_required", "password_changed"])))
             button type="submit" { "Add person" }
         }
     }
@@ -1052,7 +1076,7 @@ fn action_text(action: &str) -> Option<(&'static str, &'static str, bool)> {
         )),
         "reset-password" => Some((
             "Send a password link to",
-            "They are signed out everywhere, and get a one-time link to choose a new password.",
+            "Their password stops working, they are signed out everywhere (sessions, personal access tokens and assistants end for good), and they get a one-time link to choose a new password.",
             false,
         )),
         _ => None,

@@ -103,41 +103,116 @@ pub async fn verify(password: &Secret<String>, stored: Option<String>) -> Result
     .await
 }
 
-/// A person changes their own password: the current one is required when they have one. The
-/// forced-change flag clears, and every other session of theirs ends (`keep` is the session
-/// making the change, if any). Errors: `401 wrong_password`, the length rules.
+/// A first password may be set through a browser session only this long after the
+/// identity-provider sign-in that started it.
+pub const FIRST_PASSWORD_SECS: i64 = 10 * 60;
+
+/// How the person asking to change their password proved who they are.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof {
+    /// A browser session, and when it started (Unix seconds).
+    Session { created_at: i64 },
+    /// A bearer token: never enough to set a password without the current one.
+    Token,
+}
+
+fn link_required() -> AppError {
+    AppError::forbidden(
+        "You have no password yet. Set one with the invitation or password link an admin sent you, or right after signing in through your identity provider (within 10 minutes).",
+    )
+    .with_code("password_link_required")
+}
+
+/// A person changes their own password.
+///
+/// - With a password already: `current` must be right. Every check is one attempt against the
+///   sign-in budget (`429 rate_limited` beyond it), counted before hashing.
+/// - Without one (a pending invitation, or identity-provider only): only a browser session
+///   started by an identity-provider sign-in within [`FIRST_PASSWORD_SECS`] may set the first
+///   password (else `403 password_link_required`); a bearer token never can.
+///
+/// The forced-change flag clears, the person's security stamp changes (every session, personal
+/// access token and assistant grant of theirs ends) and their unused invitation and reset
+/// links are void. The browser session that asked is re-issued under the new stamp: its new
+/// cookie value is returned. Errors: `401 wrong_password`, `409 password_changed`, the length
+/// rules.
 pub async fn change_own(
     db: &crate::db::Db,
     person_id: i64,
-    keep: Option<&str>,
+    proof: Proof,
     current: Option<&Secret<String>>,
     new: &Secret<String>,
-) -> Result<(), AppError> {
+    ip: Option<std::net::IpAddr>,
+) -> Result<Option<Secret<String>>, AppError> {
+    use crate::people::{access, admin, signin};
     use crate::{on_db, on_tx};
     validate(new)?;
-    let stored: Option<String> = on_db!(db, pool => {
-        sqlx::query_scalar("SELECT password_hash FROM persons WHERE id = $1")
+    let (username, stored): (String, Option<String>) = on_db!(db, pool => {
+        sqlx::query_as("SELECT username, password_hash FROM persons WHERE id = $1")
             .bind(person_id)
             .fetch_one(pool)
             .await?
     });
-    if let Some(stored) = stored {
-        let given = current.cloned().unwrap_or_default();
-        if !verify(&given, Some(stored)).await? {
-            return Err(AppError::unauthorized("The current password is not right.")
-                .with_code("wrong_password"));
+    let attempt = match &stored {
+        Some(stored) => {
+            let attempt = signin::take_attempt(db, &username, ip).await?;
+            let given = current.cloned().unwrap_or_default();
+            if !verify(&given, Some(stored.clone())).await? {
+                return Err(AppError::unauthorized("The current password is not right.")
+                    .with_code("wrong_password"));
+            }
+            Some(attempt)
         }
-    }
+        None => {
+            let Proof::Session { created_at, .. } = proof else {
+                return Err(link_required());
+            };
+            let linked: i64 = on_db!(db, pool => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE person_id = $1")
+                    .bind(person_id)
+                    .fetch_one(pool)
+                    .await?
+            });
+            // Only an identity-provider sign-in starts a session for a person without a
+            // password; the session must be that recent one.
+            if linked == 0 || created_at < crate::people::now() - FIRST_PASSWORD_SECS {
+                return Err(link_required());
+            }
+            None
+        }
+    };
     let hash = hash(new).await?;
-    let mut tx = db.begin_write().await?;
-    let username: String = on_tx!(&mut tx, conn => {
-        sqlx::query_scalar("UPDATE persons SET password_hash = $2, force_password_change = FALSE WHERE id = $1 RETURNING username")
-            .bind(person_id)
-            .bind(&hash)
-            .fetch_one(&mut *conn)
-            .await?
+    let mut tx = db.begin_locked(admin::LOCK).await?;
+    // Only over the password that was checked: a concurrent change or reset wins.
+    let updated = on_tx!(&mut tx, conn => {
+        sqlx::query(
+            "UPDATE persons SET password_hash = $2, force_password_change = FALSE
+             WHERE id = $1 AND is_active AND COALESCE(password_hash, '') = $3",
+        )
+        .bind(person_id)
+        .bind(&hash)
+        .bind(stored.as_deref().unwrap_or(""))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
     });
-    crate::people::session::end_all_but(&mut tx, person_id, keep).await?;
+    if updated == 0 {
+        return Err(AppError::conflict(
+            "password_changed",
+            "Your password was changed or reset meanwhile. Sign in again and retry.",
+        ));
+    }
+    if let Some(attempt) = &attempt {
+        signin::succeeded(&mut tx, attempt).await?;
+    }
+    access::void_links(&mut tx, person_id).await?;
+    let stamp = access::renew(&mut tx, person_id).await?;
+    let cookie = match proof {
+        Proof::Session { .. } => {
+            Some(crate::people::session::start(&mut tx, person_id, &stamp).await?)
+        }
+        Proof::Token => None,
+    };
     crate::audit::record(
         &mut tx,
         &crate::audit::NewEntry::new(
@@ -145,11 +220,13 @@ pub async fn change_own(
             "user.change_password",
             crate::audit::Outcome::Ok,
         )
-        .target(username.clone()),
+        .target(username.clone())
+        .details(serde_json::json!({"first_password": stored.is_none()})),
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    access::forget_grants(db, person_id).await;
+    Ok(cookie)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Browser sessions, in our own table so that any replica can check any session. The cookie
 //! carries 256 random bits; the table only their SHA-256, the person's security stamp at the
 //! time, and the idle and absolute expiry. Checking a session is one indexed query that also
-//! compares the stamp and `is_active`, so a deactivation ends it on the very next request.
+//! compares the stamp and `is_active`, so a stamp change (`people::access`) ends it on the very
+//! next request.
 
 use crate::db::{Db, Tx};
 use crate::error::AppError;
@@ -23,6 +24,9 @@ pub struct Session {
     pub id_hash: String,
     /// The security stamp the session was issued under (the person's current one).
     pub stamp: String,
+    /// When the session started (Unix seconds): a first password may be set only in a fresh
+    /// identity-provider session (`password::change_own`).
+    pub created_at: i64,
     pub person: Person,
 }
 
@@ -31,6 +35,7 @@ struct SessionRow {
     #[sqlx(flatten)]
     person: PersonRow,
     stamp: String,
+    session_created_at: i64,
     last_seen_at: i64,
 }
 
@@ -62,7 +67,7 @@ pub async fn find(db: &Db, cookie: &str) -> Result<Option<Session>, AppError> {
     let t = now();
     let row: Option<SessionRow> = on_db!(db, pool => {
         sqlx::query_as(concat!(
-            "SELECT ", person_columns!(), ", s.stamp, s.last_seen_at FROM sessions s
+            "SELECT ", person_columns!(), ", s.stamp, s.created_at AS session_created_at, s.last_seen_at FROM sessions s
              JOIN persons p ON p.id = s.person_id
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3
                AND s.stamp = p.security_stamp AND p.is_active"
@@ -87,6 +92,7 @@ pub async fn find(db: &Db, cookie: &str) -> Result<Option<Session>, AppError> {
     Ok(Some(Session {
         id_hash,
         stamp: row.stamp,
+        created_at: row.session_created_at,
         person: row.person.into_person()?,
     }))
 }
@@ -101,18 +107,6 @@ pub async fn end(db: &Db, cookie: &str) -> Result<(), AppError> {
             .rows_affected()
     });
     Ok(())
-}
-
-/// Ends every session of a person except `keep` (an `id_hash`), e.g. after a password change.
-pub async fn end_all_but(tx: &mut Tx, person_id: i64, keep: Option<&str>) -> Result<u64, AppError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query("DELETE FROM sessions WHERE person_id = $1 AND id_hash <> $2")
-            .bind(person_id)
-            .bind(keep.unwrap_or(""))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    }))
 }
 
 /// Removes expired sessions (housekeeping; expired ones are refused regardless).

@@ -14,4 +14,5 @@ mod people;
 mod refusals;
 mod replicas;
 mod security_oauth;
+mod security_people;
 mod storage;

@@ -34,6 +34,7 @@ async fn openapi_describes_the_routes(backend: Backend) {
     for path in [
         "/api/v1/me",
         "/api/v1/me/password",
+        "/api/v1/me/sign-out-everywhere",
         "/api/v1/users",
         "/api/v1/users/{username}",
         "/api/v1/tokens",
@@ -125,7 +126,22 @@ async fn last_admin_and_self_rules_hold(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["role"], "viewer");
-    // root is no admin any more: refused, on the very next request.
+    // root is no admin any more: a lower role ends the session, on the very next request,
+    // and a new one has no admin rights.
+    let r = root
+        .call(
+            Method::PATCH,
+            "/api/v1/users/ann",
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "session_expired".into())
+    );
+    let root = Browser::sign_in(&server.url, "root", PASSWORD)
+        .await
+        .unwrap();
     let r = root
         .call(
             Method::PATCH,
@@ -259,7 +275,7 @@ async fn password_change_ends_other_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let laptop = Browser::sign_in(&server.url, "cyd", PASSWORD)
+    let mut laptop = Browser::sign_in(&server.url, "cyd", PASSWORD)
         .await
         .unwrap();
     let phone = Browser::sign_in(&server.url, "cyd", PASSWORD)
@@ -292,7 +308,8 @@ async fn password_change_ends_other_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    // This session goes on, cleared; the other one has ended.
+    // This session goes on, cleared and re-issued (a new CSRF token); the other one has ended.
+    laptop.refresh_csrf().await;
     assert_eq!(token_for(&laptop, "now").await.len(), "qbo_pat_".len() + 43);
     assert_eq!(
         phone.get("/api/v1/me").await.status(),

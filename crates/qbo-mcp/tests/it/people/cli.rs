@@ -130,9 +130,10 @@ async fn console_administers_people(backend: Backend) {
     )
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // A reset ends every session of the person.
     assert_eq!(
         root.call(Method::GET, "/api/v1/me", None).await.status(),
-        StatusCode::OK
+        StatusCode::UNAUTHORIZED
     );
     let b = Browser::sign_in(&server.url, "root", "temporary password 1")
         .await

@@ -5,7 +5,7 @@ mod api;
 mod browser;
 mod cli;
 mod concurrency;
-mod oidc;
+pub mod oidc;
 mod signin;
 
 use reqwest::StatusCode;

@@ -15,12 +15,12 @@ use crate::on_both_backends;
 on_both_backends!(identity_provider_sign_in_follows_the_allowlist);
 
 /// The provider process and its issuer URL.
-struct Provider {
-    issuer: String,
+pub struct Provider {
+    pub issuer: String,
     _child: Child,
 }
 
-async fn start_provider() -> Provider {
+pub async fn start_provider() -> Provider {
     let dir = node_dir();
     assert!(
         dir.join("node_modules/oidc-provider").exists(),
@@ -69,7 +69,7 @@ async fn start_provider() -> Provider {
     }
 }
 
-async fn control(provider: &Provider, path: &str, body: Value) {
+pub async fn control(provider: &Provider, path: &str, body: Value) {
     let r = client()
         .post(format!("{}{path}", provider.issuer))
         .json(&body)
