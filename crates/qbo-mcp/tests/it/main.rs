@@ -13,4 +13,5 @@ mod oauth;
 mod people;
 mod refusals;
 mod replicas;
+mod security_misc;
 mod storage;
