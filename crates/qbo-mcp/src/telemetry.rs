@@ -98,6 +98,7 @@ impl Visit for EscapingVisitor<'_> {
 }
 
 /// Text with its control characters (and Unicode line separators) escaped.
+#[derive(Debug)]
 pub struct Escaped<'a>(pub &'a str);
 
 impl fmt::Display for Escaped<'_> {

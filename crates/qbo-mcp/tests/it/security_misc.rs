@@ -144,16 +144,17 @@ async fn input_cannot_forge_a_log_line_and_tokens_stay_out_of_the_log() {
         .expect("invite_url")
         .to_owned();
     let invite_token = invite_url.rsplit('/').next().unwrap().to_owned();
-    let r = server
-        .get(&format!("/invite/{invite_token}?x=1"))
+    // Fresh clients: a cookie from one page would make the next POST need a CSRF token.
+    let r = crate::harness::client()
+        .get(server.at(&format!("/invite/{invite_token}?x=1")))
         .header("x-request-id", "probe-invite-page")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
-    let r = server
-        .post("/oauth/register")
+    let r = crate::harness::client()
+        .post(server.at("/oauth/register"))
         .json(&json!({
             "client_name": "Helper\nFORGED line\r\nFORGED too\u{1b}[31m",
             "redirect_uris": ["http://127.0.0.1/callback"],
