@@ -29,3 +29,13 @@ pub fn router(state: Arc<SimState>) -> axum::Router {
         .merge(control::routes())
         .with_state(state)
 }
+
+/// Only what Intuit itself serves: OAuth/OIDC and the Accounting API, without the `/_sim`
+/// control routes. For embedding where the people reaching it must not steer the simulator
+/// (qbo-mcp's demo mode).
+pub fn intuit_router(state: Arc<SimState>) -> axum::Router {
+    axum::Router::new()
+        .merge(oauth::routes())
+        .merge(api::routes())
+        .with_state(state)
+}

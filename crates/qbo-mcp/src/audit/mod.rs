@@ -51,6 +51,8 @@ pub struct NewEntry {
     pub tool: Option<String>,
     /// The company's realm id, when one is concerned.
     pub company: Option<String>,
+    /// That company's name, when known (tool calls record the company they resolved to).
+    pub company_name: Option<String>,
     pub outcome: Outcome,
     /// A small JSON object; never secrets.
     pub details: serde_json::Value,
@@ -64,6 +66,7 @@ impl NewEntry {
             target: None,
             tool: None,
             company: None,
+            company_name: None,
             outcome,
             details: serde_json::Value::Object(Default::default()),
         }
@@ -84,6 +87,12 @@ impl NewEntry {
         self
     }
 
+    /// The company's name besides its realm id.
+    pub fn company_name(mut self, name: impl Into<String>) -> Self {
+        self.company_name = Some(name.into());
+        self
+    }
+
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
@@ -91,8 +100,8 @@ impl NewEntry {
 }
 
 const INSERT: &str =
-    "INSERT INTO audit_entries (at, username, action, target, tool, company, outcome, details)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    "INSERT INTO audit_entries (at, username, action, target, tool, company, outcome, details, company_name)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// Writes an entry inside a transaction: it commits (or rolls back) with the change.
 pub async fn record(tx: &mut Tx, entry: &NewEntry) -> Result<(), AppError> {
@@ -106,6 +115,7 @@ pub async fn record(tx: &mut Tx, entry: &NewEntry) -> Result<(), AppError> {
             .bind(&entry.company)
             .bind(entry.outcome.as_str())
             .bind(entry.details.to_string())
+            .bind(&entry.company_name)
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -132,6 +142,7 @@ pub struct Entry {
     pub target: Option<String>,
     pub tool: Option<String>,
     pub company: Option<String>,
+    pub company_name: Option<String>,
     pub outcome: String,
     pub details: serde_json::Value,
 }
@@ -145,6 +156,7 @@ struct EntryRow {
     target: Option<String>,
     tool: Option<String>,
     company: Option<String>,
+    company_name: Option<String>,
     outcome: String,
     details: String,
 }
@@ -159,6 +171,7 @@ impl From<EntryRow> for Entry {
             target: r.target,
             tool: r.tool,
             company: r.company,
+            company_name: r.company_name,
             outcome: r.outcome,
             details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
         }
@@ -183,7 +196,7 @@ pub async fn read(db: &Db, f: &Filter) -> Result<Vec<Entry>, AppError> {
     // tell PostgreSQL the types of parameters that only `IS NULL` would otherwise see.
     let rows: Vec<EntryRow> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT id, at, username, action, target, tool, company, outcome, details
+            "SELECT id, at, username, action, target, tool, company, company_name, outcome, details
              FROM audit_entries
              WHERE (CAST($1 AS TEXT) IS NULL OR username = $1)
                AND (CAST($2 AS TEXT) IS NULL OR company = $2)

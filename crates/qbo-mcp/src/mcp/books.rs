@@ -91,6 +91,11 @@ async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, Tool
             ),
         }));
     };
+    // The first company a call resolves is the one its audit entry names.
+    let _ = cx.company.set(super::tools::UsedCompany {
+        realm_id: company.realm_id.clone(),
+        name: company.name.clone(),
+    });
     if company.status == Status::NeedsReconnect {
         return Err(ToolError(format!(
             "{} must be reconnected to QuickBooks before it can be used. {}",

@@ -95,20 +95,17 @@ impl ServerHandler for McpHandler {
             ));
         };
         let args = request.arguments.unwrap_or_default();
-        let company = args
+        let requested_company = args
             .get("company")
             .and_then(|c| c.as_str())
             .map(str::to_owned);
         let argument_names: Vec<&String> = args.keys().collect();
-        let details = json!({
+        let mut details = json!({
             "assistant": caller.assistant.label(),
             "arguments": argument_names,
         });
         let username = caller.person.username.clone();
-        let cx = ToolContext {
-            state: self.state.clone(),
-            caller,
-        };
+        let cx = ToolContext::new(self.state.clone(), caller);
         let started = Instant::now();
         let result = tool.call(&cx, args).await;
         let outcome = match (result.is_error, tool.permits(cx.caller.person.role)) {
@@ -116,14 +113,22 @@ impl ServerHandler for McpHandler {
             (Some(true), true) => Outcome::Error,
             _ => Outcome::Ok,
         };
-        let mut details = details;
         details["duration_ms"] = json!(started.elapsed().as_millis() as u64);
-        let mut entry = NewEntry::new(Some(&username), "tool.call", outcome)
-            .tool(tool.name)
-            .details(details);
-        if let Some(company) = company {
-            entry = entry.company(company);
+        let mut entry = NewEntry::new(Some(&username), "tool.call", outcome).tool(tool.name);
+        // The company the call used; a company that did not resolve is only what was asked.
+        match cx.company.get() {
+            Some(used) => {
+                entry = entry
+                    .company(used.realm_id.clone())
+                    .company_name(used.name.clone());
+            }
+            None => {
+                if let Some(requested) = requested_company.filter(|c| !c.trim().is_empty()) {
+                    details["requested_company"] = json!(requested);
+                }
+            }
         }
+        let entry = entry.details(details);
         // Durable before the result is returned (SPEC §7): no record, no result.
         audit::record_now(&self.state.db, &entry)
             .await

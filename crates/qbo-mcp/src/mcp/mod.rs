@@ -4,13 +4,15 @@
 //! The endpoint keeps no session state: `initialize` is answered without an `Mcp-Session-Id`,
 //! so any replica can serve a client's next request and a restart strands nobody (a stale
 //! session id is simply ignored). The gate (`gate`) runs before anything else and answers
-//! 401 with `WWW-Authenticate` to a request without a valid bearer token; rmcp then checks
-//! `Host` and `Origin` against the public URL. Tool handlers receive the [`ToolCaller`].
+//! 401 with `WWW-Authenticate` to a request without a valid bearer token; then [`jsonrpc`]
+//! answers a malformed body with the right JSON-RPC error; rmcp then checks `Host` and
+//! `Origin` against the public URL. Tool handlers receive the [`ToolCaller`].
 
 pub mod books;
 mod gate;
 mod handler;
 pub mod intuit;
+pub mod jsonrpc;
 pub mod tools;
 
 use std::sync::Arc;
@@ -81,10 +83,12 @@ pub fn service(state: &AppState) -> StreamableHttpService<McpHandler, NeverSessi
     )
 }
 
-/// `/mcp` behind the gate.
+/// `/mcp` behind the gate, then the JSON-RPC shape check.
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route_service("/mcp", service(state))
+        // Inner layer: runs after the gate, so anonymous callers learn nothing from it.
+        .route_layer(axum::middleware::from_fn(jsonrpc::check))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::require_bearer,

@@ -27,6 +27,26 @@ use crate::people::Role;
 pub struct ToolContext {
     pub state: AppState,
     pub caller: ToolCaller,
+    /// The company the call resolved to (realm id, name), set where the `company` argument is
+    /// resolved, so the audit entry names the company used rather than the raw argument.
+    pub company: std::sync::OnceLock<UsedCompany>,
+}
+
+impl ToolContext {
+    pub fn new(state: AppState, caller: ToolCaller) -> Self {
+        Self {
+            state,
+            caller,
+            company: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// The company a tool call used, for its audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedCompany {
+    pub realm_id: String,
+    pub name: String,
 }
 
 /// A tool's answer: structured JSON plus a short summary for people.

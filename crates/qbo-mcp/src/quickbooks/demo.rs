@@ -2,6 +2,10 @@
 //! mounts it at `/_demo/intuit`, so a newcomer can connect a demo company and try every tool
 //! without a QuickBooks account. The simulated books live in memory: after a restart the demo
 //! company shows "needs reconnect", and an admin connects it again in one click.
+//!
+//! Only the Intuit-facing routes are mounted (OAuth consent, token, revoke, the Accounting
+//! API): the simulator's `/_sim` control routes (configuration, fault injection, reset, the
+//! company list) would let any visitor steer the demo, so they are not reachable here.
 
 use std::sync::Arc;
 
@@ -19,6 +23,11 @@ pub struct IntuitSetup {
     pub app: IntuitApp,
     pub environment: IntuitEnvironment,
     pub demo: Option<Arc<qbo_sim::SimState>>,
+}
+
+/// The simulator as Intuit shows itself: no `/_sim` control routes.
+pub fn router(sim: &Arc<qbo_sim::SimState>) -> axum::Router {
+    qbo_sim::intuit_router(sim.clone())
 }
 
 pub fn setup(config: &Config, public_url: &Url) -> anyhow::Result<IntuitSetup> {

@@ -199,21 +199,76 @@ pub fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// A same-site relative path to return to after sign-in, or `/`. Refuses anything that could
-/// leave the site (`//host`, `/\host`, absolute URLs).
+/// A same-site relative path to return to after sign-in, or `/`.
+///
+/// Accepts only `/` alone or `/` followed by a character that is neither `/` nor `\`, with no
+/// backslash and no control character (ASCII or Unicode: TAB, CR, LF, DEL, U+2028, …)
+/// anywhere — checked on the text as given and after every round of percent-decoding, since
+/// browsers drop tabs and newlines, read `\` as `/`, and some proxies decode once more.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.contains(['\r', '\n'])
-                && n.len() <= 2048 =>
-        {
-            n.to_owned()
-        }
+        Some(n) if n.len() <= 2048 && same_site_path(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+/// Whether `path`, and each percent-decoding of it, stays a plain path on this site.
+fn same_site_path(path: &str) -> bool {
+    let mut text = std::borrow::Cow::Borrowed(path);
+    // Each round shortens the text, so this ends; a handful of rounds is already hostile.
+    for _ in 0..8 {
+        if !plain_path(&text) {
+            return false;
+        }
+        match String::from_utf8(percent_decode(&text)) {
+            Ok(d) if d == *text => return true,
+            Ok(d) => text = std::borrow::Cow::Owned(d),
+            // Bytes that are not UTF-8 once decoded: nothing a link of ours would carry.
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// `%XX` escapes decoded into bytes; anything else kept as it is.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn plain_path(path: &str) -> bool {
+    let mut chars = path.chars();
+    chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !path
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || is_invisible_separator(c))
+}
+
+/// Unicode separators and format characters browsers may drop or treat as line breaks.
+fn is_invisible_separator(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}' | '\u{2029}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
 }
 
 /// Whether cookies must be `Secure` (and may use the `__Host-` prefix).
@@ -289,10 +344,18 @@ pub fn client_ip(
     )
 }
 
+/// `Strict-Transport-Security` when the public URL is https: two years, subdomains included.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
+
 /// Security headers on every response (unless a handler set its own): a strict CSP that
-/// forbids framing, no referrer, no MIME sniffing. Also turns the body-limit layer's plain
-/// 413 into the JSON error shape.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// forbids framing, no referrer, no MIME sniffing, and HSTS when the public URL is https
+/// (never over plain HTTP, where it would pin a site that has no TLS). Also turns the
+/// body-limit layer's plain 413 into the JSON error shape.
+pub async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE
         && !response
@@ -318,6 +381,12 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         if !h.contains_key(name) {
             h.insert(name, HeaderValue::from_static(value));
         }
+    }
+    if https(&state) {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
     }
     if !h.contains_key(header::CACHE_CONTROL)
         && h.get(header::CONTENT_TYPE)
@@ -395,16 +464,47 @@ mod tests {
 
     #[test]
     fn next_stays_on_site() {
-        assert_eq!(safe_next(Some("/people?x=1")), "/people?x=1");
+        for good in [
+            "/",
+            "/people?x=1",
+            "/people/ann%20b",
+            "/a/b?next=%2Fx",
+            "/%41",
+        ] {
+            assert_eq!(safe_next(Some(good)), good, "{good:?}");
+        }
         for bad in [
             "//evil.example",
             "https://evil.example",
             "/\\evil",
+            "/\t/evil.example/x",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/x\u{7f}",
+            "/x\u{85}",
+            "/x\u{2028}",
+            "/x\u{2029}",
+            "/\u{200B}/evil.example",
+            "/x\\y",
+            "/%2F/evil.example",
+            "/%2f/evil.example",
+            "/%5Cevil.example",
+            "/%5cevil.example",
+            "/%09/evil.example",
+            "/x%0d%0aSet-Cookie:a=1",
+            "/x%7F",
+            "/x%E2%80%A8",
+            "/%252F/evil.example",
+            "/%25252F/evil.example",
+            "/%ff",
+            " /x",
+            "\t/x",
             "people",
             "",
         ] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
         }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(3000)))), "/");
         assert_eq!(safe_next(None), "/");
     }
 

@@ -159,6 +159,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     child: Child,
     stdout: tokio::sync::watch::Receiver<Vec<String>>,
+    /// The log lines on stderr, when the builder asked for them ([`ServerBuilder::capture_stderr`]).
+    stderr: Option<tokio::sync::watch::Receiver<Vec<String>>>,
 }
 
 /// How to start a server: database, extra variables, working directory.
@@ -166,6 +168,7 @@ pub struct TestServer {
 pub struct ServerBuilder {
     env: Vec<(String, String)>,
     cwd: PathBuf,
+    capture_stderr: bool,
 }
 
 impl ServerBuilder {
@@ -182,6 +185,13 @@ impl ServerBuilder {
 
     pub fn cwd(mut self, dir: &Path) -> Self {
         self.cwd = dir.to_owned();
+        self
+    }
+
+    /// Keeps the server's stderr (its log) for [`TestServer::stderr`] instead of passing it
+    /// through; each line is still echoed to the test's own stderr.
+    pub fn capture_stderr(mut self) -> Self {
+        self.capture_stderr = true;
         self
     }
 
@@ -202,9 +212,24 @@ impl ServerBuilder {
             .current_dir(&self.cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if self.capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| format!("spawn {BIN}: {e}"))?;
+        let stderr = child.stderr.take().map(|pipe| {
+            let mut lines = BufReader::new(pipe).lines();
+            let (sink, captured) = tokio::sync::watch::channel(Vec::new());
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("{line}");
+                    sink.send_modify(|all| all.push(line));
+                }
+            });
+            captured
+        });
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
@@ -231,6 +256,7 @@ impl ServerBuilder {
             client: client(),
             child,
             stdout: captured,
+            stderr,
         })
     }
 }
@@ -250,6 +276,7 @@ impl TestServer {
         ServerBuilder {
             env: db.env(),
             cwd: db.dir.path().to_owned(),
+            capture_stderr: false,
         }
     }
 
@@ -449,4 +476,37 @@ pub async fn personal_token(db: &TestDb, username: &str) -> String {
     .await;
     assert_eq!(out.code, 0, "token create: {}", out.stderr);
     out.stdout.trim().to_owned()
+}
+
+impl TestServer {
+    /// The log lines the server wrote on stderr so far; panics unless the builder asked for
+    /// them with [`ServerBuilder::capture_stderr`].
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr
+            .as_ref()
+            .expect("start the server with .capture_stderr() to read its log")
+            .borrow()
+            .clone()
+    }
+
+    /// Waits (up to 60 s) for a stderr line containing every one of `needles`, and returns it.
+    pub async fn wait_for_log(&self, needles: &[&str]) -> String {
+        let mut rx = self
+            .stderr
+            .clone()
+            .expect("start the server with .capture_stderr() to read its log");
+        let matches = |l: &String| needles.iter().all(|n| l.contains(n));
+        let found = tokio::time::timeout(
+            Duration::from_secs(60),
+            rx.wait_for(|lines| lines.iter().any(matches)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no log line with {needles:?} within 60 s"))
+        .expect("stderr reader");
+        found
+            .iter()
+            .find(|l| matches(l))
+            .cloned()
+            .unwrap_or_default()
+    }
 }

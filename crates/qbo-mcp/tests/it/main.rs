@@ -15,4 +15,5 @@ mod refusals;
 mod replicas;
 mod security_oauth;
 mod security_people;
+mod security_misc;
 mod storage;
