@@ -82,7 +82,7 @@ fn date(name: &str, value: &str) -> Result<String, QboError> {
 }
 
 /// Splits a trailing `STARTPOSITION n` / `MAXRESULTS n` off a query (any order, any case).
-fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
+pub fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
     let mut words: Vec<&str> = query.split_whitespace().collect();
     let (mut start, mut max) = (None, None);
     loop {
@@ -107,7 +107,7 @@ fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
 }
 
 /// The entity name a `SELECT … FROM Entity …` reads.
-fn query_entity(query: &str) -> Option<&str> {
+pub fn query_entity(query: &str) -> Option<&str> {
     let mut words = query.split_whitespace();
     words.find(|w| w.eq_ignore_ascii_case("FROM"))?;
     words.next()
