@@ -228,3 +228,17 @@ fn search_values_ending_in_a_backslash_stay_values() {
         vec![Literal::Text(r"C:\".into())]
     );
 }
+
+#[test]
+fn fetch_all_keeps_the_whitespace_inside_values() {
+    // Found by the fuzz target `qbo_query_builder`: `fetch_all` split the page off by
+    // re-joining the query's words with single spaces, so a search for "a\n b  c" asked
+    // QuickBooks for "a b c" instead.
+    use crate::quickbooks::operations::split_paging;
+    let mut args = search(vec![criterion("DisplayName", json!("a\n b  c\t"), None)]);
+    args.fetch_all = Some(true);
+    let built = search_query("Customer", &args).expect("builds");
+    assert_eq!(split_paging(&built), (built.clone(), None, None));
+    let paged = format!("{built}  STARTPOSITION 3\tMAXRESULTS 7 ");
+    assert_eq!(split_paging(&paged), (built, Some(3), Some(7)));
+}
