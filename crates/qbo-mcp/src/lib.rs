@@ -24,3 +24,6 @@ pub mod web;
 /// tests run on the allocator the product runs on.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(test)]
+mod properties;

@@ -401,8 +401,8 @@ fn literal(value: &Value) -> Result<String, ToolError> {
     }
 }
 
-/// The `SELECT` a search means.
-fn search_query(entity: &str, a: &SearchArgs) -> Result<String, ToolError> {
+/// The `SELECT` a search means. Public for the fuzz target and property tests (fuzz/).
+pub fn search_query(entity: &str, a: &SearchArgs) -> Result<String, ToolError> {
     let mut conditions = Vec::new();
     for c in a.criteria.iter().flatten() {
         let name = field(&c.field)?;

@@ -171,7 +171,7 @@ pub async fn find(
 }
 
 /// Validates a Client ID Metadata Document for `client_id`.
-fn client_from_document(client_id: &str, doc: &Value) -> Result<Client, OAuthError> {
+pub fn client_from_document(client_id: &str, doc: &Value) -> Result<Client, OAuthError> {
     let bad = |why: String| {
         OAuthError::invalid_client(format!(
             "The client metadata document at {client_id} {why}."
@@ -368,20 +368,9 @@ pub fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -
     addr
 }
 
-/// RFC 7591 dynamic client registration. Public clients only: whatever authentication
-/// method is asked for, the answer says `none` (RFC 7591 lets the server replace values).
-async fn register(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, OAuthError> {
-    let metadata: Value = serde_json::from_slice(&body).map_err(|e| {
-        OAuthError::invalid_client_metadata(format!("The registration is not a JSON object: {e}."))
-    })?;
-    let obj = metadata.as_object().ok_or_else(|| {
-        OAuthError::invalid_client_metadata("The registration must be a JSON object.")
-    })?;
+/// Checks the metadata of a dynamic registration (RFC 7591): its redirect URIs, which it
+/// answers, and that it asks only for the grant and response types offered here.
+pub fn check_registration(obj: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
     let redirect_uris = redirect_uris(obj)?;
     if let Some(types) = obj.get("grant_types") {
         let ok = types.as_array().is_some_and(|l| {
@@ -404,6 +393,24 @@ async fn register(
             ));
         }
     }
+    Ok(redirect_uris)
+}
+
+/// RFC 7591 dynamic client registration. Public clients only: whatever authentication
+/// method is asked for, the answer says `none` (RFC 7591 lets the server replace values).
+async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, OAuthError> {
+    let metadata: Value = serde_json::from_slice(&body).map_err(|e| {
+        OAuthError::invalid_client_metadata(format!("The registration is not a JSON object: {e}."))
+    })?;
+    let obj = metadata.as_object().ok_or_else(|| {
+        OAuthError::invalid_client_metadata("The registration must be a JSON object.")
+    })?;
+    let redirect_uris = check_registration(obj)?;
     let address = client_address(&state, peer, &headers).to_string();
     let since = now() - 3600;
     let recent: i64 = on_db!(&state.db, pool => {

@@ -99,3 +99,15 @@ pub fn routes() -> Router<AppState> {
         .merge(authorize::routes())
         .merge(assistants::routes())
 }
+
+/// The authorization server's pure parsers and checks, named here for the fuzz targets
+/// (`fuzz/`) and property tests; the handlers call them where they live.
+pub mod checks {
+    pub use super::authorize::AuthorizeParams;
+    pub use super::cimd::{address_allowed, looks_like_document_url, parse_client_id_url};
+    pub use super::clients::{
+        check_redirect_uri, check_registration, client_from_document, redirect_matches,
+    };
+    pub use super::resource::check as check_resource;
+    pub use super::token::{TokenRequest, basic_client_id};
+}

@@ -22,8 +22,9 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/revoke", post(revoke))
 }
 
+/// A token request's form fields, as sent.
 #[derive(Debug, Deserialize)]
-struct TokenRequest {
+pub struct TokenRequest {
     grant_type: Option<String>,
     code: Option<String>,
     redirect_uri: Option<String>,
@@ -34,7 +35,7 @@ struct TokenRequest {
 }
 
 /// The client id from HTTP Basic authentication, if the client sent it that way.
-fn basic_client_id(headers: &HeaderMap) -> Option<String> {
+pub fn basic_client_id(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value
         .strip_prefix("Basic ")

@@ -82,18 +82,18 @@ fn date(name: &str, value: &str) -> Result<String, QboError> {
 }
 
 /// Splits a trailing `STARTPOSITION n` / `MAXRESULTS n` off a query (any order, any case).
-fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
-    let mut words: Vec<&str> = query.split_whitespace().collect();
+/// The rest is kept as written: whitespace inside a quoted value is part of the value.
+pub fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
+    let mut rest = query.trim_end();
     let (mut start, mut max) = (None, None);
-    loop {
-        let n = words.len();
-        if n < 2 {
-            break;
-        }
-        let (keyword, value) = (words[n - 2], words[n - 1]);
+    while let Some((before, value)) = rest.rsplit_once(char::is_whitespace) {
         let Ok(value) = value.parse::<usize>() else {
             break;
         };
+        let before = before.trim_end();
+        let (head, keyword) = before
+            .rsplit_once(char::is_whitespace)
+            .unwrap_or(("", before));
         if keyword.eq_ignore_ascii_case("STARTPOSITION") && start.is_none() {
             start = Some(value);
         } else if keyword.eq_ignore_ascii_case("MAXRESULTS") && max.is_none() {
@@ -101,13 +101,13 @@ fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
         } else {
             break;
         }
-        words.truncate(n - 2);
+        rest = head.trim_end();
     }
-    (words.join(" "), start, max)
+    (rest.to_owned(), start, max)
 }
 
 /// The entity name a `SELECT … FROM Entity …` reads.
-fn query_entity(query: &str) -> Option<&str> {
+pub fn query_entity(query: &str) -> Option<&str> {
     let mut words = query.split_whitespace();
     words.find(|w| w.eq_ignore_ascii_case("FROM"))?;
     words.next()

@@ -124,8 +124,10 @@ fn tokenize(text: &str) -> Result<Vec<Located>, Fault> {
                             chars.len() + 1
                         )));
                     }
-                    Some('\\') if chars.get(i + 1) == Some(&'\'') => {
-                        value.push('\'');
+                    // A backslash escapes a quote or a backslash (Intuit: "use backslash to
+                    // escape special characters"); before anything else it is itself.
+                    Some('\\') if matches!(chars.get(i + 1), Some('\'' | '\\')) => {
+                        value.push(chars[i + 1]);
                         i += 2;
                     }
                     Some('\'') => {
@@ -305,7 +307,8 @@ const RESERVED: &[&str] = &[
     "false",
 ];
 
-fn is_reserved(word: &str) -> bool {
+/// Whether `word` is a keyword of the language (any case), never a property or entity name.
+pub fn is_reserved(word: &str) -> bool {
     RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
 }
 
@@ -442,6 +445,65 @@ pub fn parse(text: &str) -> Result<Query, Fault> {
         return Err(parser.unexpected("<EOF>"));
     }
     Ok(query)
+}
+
+/// The query in the language `parse` reads: `parse(&query.to_string())` gives `query` back.
+/// Strings escape `\` and `'` with a backslash, as Intuit's language does.
+impl std::fmt::Display for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SELECT ")?;
+        match &self.selection {
+            Selection::Count => f.write_str("COUNT(*)")?,
+            Selection::All { extra } => {
+                f.write_str("*")?;
+                for property in extra {
+                    write!(f, ", {property}")?;
+                }
+            }
+            Selection::Properties(properties) => f.write_str(&properties.join(", "))?,
+        }
+        write!(f, " FROM {}", self.entity)?;
+        for (index, condition) in self.conditions.iter().enumerate() {
+            f.write_str(if index == 0 { " WHERE " } else { " AND " })?;
+            let op = match condition.op {
+                Op::Eq => "=",
+                Op::Lt => "<",
+                Op::Gt => ">",
+                Op::Le => "<=",
+                Op::Ge => ">=",
+                Op::Like => "LIKE",
+                Op::In => "IN",
+            };
+            write!(f, "{} {op} ", condition.property)?;
+            let values: Vec<String> = condition.values.iter().map(Literal::to_string).collect();
+            if condition.op == Op::In {
+                write!(f, "({})", values.join(", "))?;
+            } else {
+                f.write_str(&values.join(", "))?;
+            }
+        }
+        for (index, (property, descending)) in self.order.iter().enumerate() {
+            f.write_str(if index == 0 { " ORDERBY " } else { ", " })?;
+            write!(f, "{property} {}", if *descending { "DESC" } else { "ASC" })?;
+        }
+        write!(
+            f,
+            " STARTPOSITION {} MAXRESULTS {}",
+            self.start_position, self.max_results
+        )
+    }
+}
+
+impl std::fmt::Display for Literal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Literal::Text(text) => {
+                write!(f, "'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+            }
+            Literal::Number(number) => write!(f, "{number}"),
+            Literal::Bool(value) => write!(f, "{value}"),
+        }
+    }
 }
 
 /// The comparable form of a stored value.

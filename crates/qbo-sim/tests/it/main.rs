@@ -7,5 +7,6 @@ mod control;
 mod embedding;
 mod oauth;
 mod queries;
+mod query_props;
 mod reports;
 mod support;
