@@ -1,10 +1,9 @@
-//! The body of a `POST /mcp`, from any bytes, as it is read today: rmcp's
-//! `ClientJsonRpcMessage` (what its Streamable HTTP service deserializes), then for a
-//! `tools/call` the arguments into the tools' argument types and, for a search, the query
-//! builder. Never a panic; a message that parsed serializes and parses again.
-//!
-//! When `qbo_mcp::mcp::jsonrpc::check_body` lands (the JSON-RPC error answers for malformed
-//! bodies), this target should call it first: it is then the function every body meets.
+//! The body of a `POST /mcp`, from any bytes, as the server reads it: first
+//! `qbo_mcp::mcp::jsonrpc::check_body` (every body meets it; a refusal must carry one of the
+//! three JSON-RPC error codes and a sentence), then rmcp's `ClientJsonRpcMessage` (what its
+//! Streamable HTTP service deserializes), then for a `tools/call` the arguments into the tools'
+//! argument types and, for a search, the query builder. Never a panic; a message that parsed
+//! serializes and parses again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +13,15 @@ use qbo_mcp::mcp::tools::arguments;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonObject};
 
 fuzz_target!(|data: &[u8]| {
+    if let Err(refusal) = qbo_mcp::mcp::jsonrpc::check_body(data) {
+        assert!(
+            matches!(refusal.code, -32700 | -32600 | -32602),
+            "unexpected JSON-RPC code {}",
+            refusal.code
+        );
+        assert!(!refusal.message.is_empty(), "a refusal says what is wrong");
+        return;
+    }
     let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(data) else {
         return;
     };
