@@ -13,7 +13,7 @@ mod oauth;
 mod people;
 mod refusals;
 mod replicas;
+mod security_misc;
 mod security_oauth;
 mod security_people;
-mod security_misc;
 mod storage;
