@@ -10,7 +10,8 @@ use crate::simulator::SimState;
 use crate::stats::Counter;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -35,23 +36,34 @@ struct Checked {
     state: Option<String>,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+/// Intuit's sign-in pages, reduced to a title, a body and a line saying they are simulated.
+fn page(status: StatusCode, title: &str, body: Markup) -> Response {
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " - Intuit (simulated)" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (title) }
+                (body)
+                p { small { "qbo-sim: a simulated Intuit sign-in." } }
+            }
+        }
+    };
+    (status, html).into_response()
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} - Intuit (simulated)</title><style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}}\
-         label,select,button{{display:block;margin:.5rem 0;font-size:1rem}}select{{width:100%;padding:.4rem}}button{{padding:.5rem 1rem}}\
-         .error{{color:#a00}}</style></head><body><h1>{title}</h1>{body}<p><small>qbo-sim: a simulated Intuit sign-in.</small></p></body></html>",
-        title = escape(title)
-    );
-    (status, Html(html)).into_response()
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}\
+label,select,button{display:block;margin:.5rem 0;font-size:1rem}select{width:100%;padding:.4rem}button{padding:.5rem 1rem}\
+.error{color:#a00}";
+
+/// A page with one error sentence.
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    page(status, title, html! { p.error { (message) } })
 }
 
 fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
@@ -70,10 +82,10 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
             )
                 .into_response()
         }
-        Err(_) => page(
+        Err(_) => error_page(
             StatusCode::BAD_REQUEST,
             "Invalid redirect_uri",
-            "<p class=\"error\">The redirect_uri is not a URL.</p>",
+            "The redirect_uri is not a URL.",
         ),
     }
 }
@@ -82,17 +94,17 @@ fn check(request: &AuthorizeRequest) -> Result<Checked, Box<Response>> {
     let (Some(client_id), Some(redirect_uri)) =
         (request.client_id.clone(), request.redirect_uri.clone())
     else {
-        return Err(Box::new(page(
+        return Err(Box::new(error_page(
             StatusCode::BAD_REQUEST,
             "Something went wrong",
-            "<p class=\"error\">client_id and redirect_uri are required.</p>",
+            "client_id and redirect_uri are required.",
         )));
     };
     if url::Url::parse(&redirect_uri).is_err() {
-        return Err(Box::new(page(
+        return Err(Box::new(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid redirect_uri",
-            "<p class=\"error\">The redirect_uri is not a URL.</p>",
+            "The redirect_uri is not a URL.",
         )));
     }
     let state = request.state.clone();
@@ -147,67 +159,59 @@ pub async fn show(
         });
         return approve(&sim, &checked, realm.as_deref().unwrap_or(""), &auto.email);
     }
-    let mut options = String::new();
-    let mut connected = String::new();
-    for company in &sim.companies {
-        if let Some(owner) = sim
-            .grants
-            .read()
-            .connected_admin(&checked.client_id, &company.realm_id)
-        {
-            connected.push_str(&format!(
-                "<li>{} is connected to this app by {}. Connecting it as another admin moves the connection to them (Change Admin).</li>",
-                escape(&company.name),
-                escape(owner)
-            ));
-        }
-        options.push_str(&format!("<optgroup label=\"{}\">", escape(&company.name)));
-        for user in company.user_list() {
-            let role = if user.role == UserRole::Admin {
-                "admin"
-            } else {
-                "user"
-            };
-            options.push_str(&format!(
-                "<option value=\"{}|{}\">{} {} &lt;{}&gt; ({role})</option>",
-                escape(&company.realm_id),
-                escape(&user.email),
-                escape(&user.given_name),
-                escape(&user.family_name),
-                escape(&user.email)
-            ));
-        }
-        options.push_str("</optgroup>");
-    }
-    let hidden = |name: &str, value: &str| {
-        format!(
-            "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-            escape(value)
-        )
+    // Companies this app is already connected to, and by whom (read once, not while rendering).
+    let connected: Vec<(&str, String)> = {
+        let grants = sim.grants.read();
+        sim.companies
+            .iter()
+            .filter_map(|company| {
+                grants
+                    .connected_admin(&checked.client_id, &company.realm_id)
+                    .map(|owner| (company.name.as_str(), owner.to_owned()))
+            })
+            .collect()
     };
-    let body = format!(
-        "<p>The app <strong>{client}</strong> asks to connect to a QuickBooks company with: {scopes}.</p>\
-         <p>It will return to <code>{redirect}</code>.</p>{connected}\
-         <form method=\"post\">{h1}{h2}{h3}{h4}{h5}\
-         <label for=\"account\">Sign in as, and connect the company</label>\
-         <select id=\"account\" name=\"account\">{options}</select>\
-         <button type=\"submit\" name=\"decision\" value=\"allow\">Connect</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\">Cancel</button></form>",
-        client = escape(&checked.client_id),
-        scopes = escape(&checked.scopes.join(", ")),
-        redirect = escape(&checked.redirect_uri),
-        connected = if connected.is_empty() {
-            String::new()
-        } else {
-            format!("<ul>{connected}</ul>")
-        },
-        h1 = hidden("client_id", &checked.client_id),
-        h2 = hidden("redirect_uri", &checked.redirect_uri),
-        h3 = hidden("response_type", "code"),
-        h4 = hidden("scope", &checked.scopes.join(" ")),
-        h5 = hidden("state", checked.state.as_deref().unwrap_or("")),
-    );
-    page(StatusCode::OK, "Connect to QuickBooks", &body)
+    let hidden = |name: &str, value: &str| html! { input type="hidden" name=(name) value=(value); };
+    let body = html! {
+        p {
+            "The app " strong { (checked.client_id) }
+            " asks to connect to a QuickBooks company with: " (checked.scopes.join(", ")) "."
+        }
+        p { "It will return to " code { (checked.redirect_uri) } "." }
+        @if !connected.is_empty() {
+            ul {
+                @for (company, owner) in &connected {
+                    li {
+                        (company) " is connected to this app by " (owner)
+                        ". Connecting it as another admin moves the connection to them (Change Admin)."
+                    }
+                }
+            }
+        }
+        form method="post" {
+            (hidden("client_id", &checked.client_id))
+            (hidden("redirect_uri", &checked.redirect_uri))
+            (hidden("response_type", "code"))
+            (hidden("scope", &checked.scopes.join(" ")))
+            (hidden("state", checked.state.as_deref().unwrap_or("")))
+            label for="account" { "Sign in as, and connect the company" }
+            select id="account" name="account" {
+                @for company in &sim.companies {
+                    optgroup label=(company.name) {
+                        @for user in company.user_list() {
+                            @let role = if user.role == UserRole::Admin { "admin" } else { "user" };
+                            option value={ (company.realm_id) "|" (user.email) } {
+                                (user.given_name) " " (user.family_name) " <" (user.email) "> (" (role) ")"
+                            }
+                        }
+                    }
+                }
+            }
+            button type="submit" name="decision" value="allow" { "Connect" }
+            button type="submit" name="decision" value="deny" { "Cancel" }
+        }
+    };
+    page(StatusCode::OK, "Connect to QuickBooks", body)
 }
 
 /// `POST /connect/oauth2`: the consent form's answer.
@@ -227,10 +231,10 @@ pub async fn decide(
         );
     }
     let Some((realm, email)) = request.account.as_deref().and_then(|a| a.split_once('|')) else {
-        return page(
+        return error_page(
             StatusCode::BAD_REQUEST,
             "Choose a company",
-            "<p class=\"error\">Pick who you are and which company to connect.</p>",
+            "Pick who you are and which company to connect.",
         );
     };
     approve(&sim, &checked, realm, email)
@@ -238,30 +242,26 @@ pub async fn decide(
 
 fn approve(sim: &SimState, checked: &Checked, realm: &str, email: &str) -> Response {
     let Some(company) = sim.company(realm) else {
-        return page(
+        return error_page(
             StatusCode::BAD_REQUEST,
             "Unknown company",
-            "<p class=\"error\">There is no such company.</p>",
+            "There is no such company.",
         );
     };
     let Some(user) = company.user(email) else {
-        return page(
+        return error_page(
             StatusCode::FORBIDDEN,
             "Not a user of this company",
-            &format!(
-                "<p class=\"error\">{} is not a user of {}.</p>",
-                escape(email),
-                escape(&company.name)
-            ),
+            &format!("{email} is not a user of {}.", company.name),
         );
     };
     if user.role != UserRole::Admin {
-        return page(
+        return error_page(
             StatusCode::FORBIDDEN,
             "Only admins can connect apps",
             &format!(
-                "<p class=\"error\">You need to be a company administrator to connect apps to {}. Ask your QuickBooks admin to connect.</p>",
-                escape(&company.name)
+                "You need to be a company administrator to connect apps to {}. Ask your QuickBooks admin to connect.",
+                company.name
             ),
         );
     }

@@ -9,12 +9,15 @@ pub mod id_token;
 
 use crate::simulator::SimState;
 use crate::stats::Counter;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
+use axum_extra::TypedHeader;
+use axum_extra::headers::Authorization;
+use axum_extra::headers::authorization::Basic;
 use grants::{GrantError, Issued, Principal};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -87,18 +90,25 @@ pub(crate) fn parse_scopes(scope: &str) -> Result<Vec<String>, String> {
     }
 }
 
-/// The client id from `Authorization: Basic …` (any secret is accepted).
-fn basic_client(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (client, secret) = text.split_once(':')?;
-    (!client.is_empty() && !secret.is_empty()).then(|| client.to_owned())
+/// The app calling the token or revocation endpoint: the client id from
+/// `Authorization: Basic …` (any secret is accepted, but both parts must be there). Without
+/// it Intuit answers 401 `invalid_client`, before looking at the request body.
+struct BasicClient(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BasicClient {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let invalid_client = || oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", None);
+        let TypedHeader(Authorization(basic)) =
+            TypedHeader::<Authorization<Basic>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| invalid_client())?;
+        if basic.username().is_empty() || basic.password().is_empty() {
+            return Err(invalid_client());
+        }
+        Ok(Self(basic.username().to_owned()))
+    }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: Option<&str>) -> Response {
@@ -133,12 +143,10 @@ struct TokenForm {
 
 async fn token(
     State(state): State<Arc<SimState>>,
+    BasicClient(client_id): BasicClient,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let Some(client_id) = basic_client(&headers) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", None);
-    };
     let config = state.config();
     let now = state.clock.now();
     // The company a presented code or token belongs to, when it is known (even if spent).
@@ -243,12 +251,9 @@ fn id_token_for(
 
 async fn revoke(
     State(state): State<Arc<SimState>>,
-    headers: HeaderMap,
+    BasicClient(client_id): BasicClient,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(client_id) = basic_client(&headers) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", None);
-    };
     let token = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
