@@ -20,9 +20,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::people::{Person, session, tokens};
+use crate::state::AppState;
 use crate::web;
 
 /// How the caller proved who they are.
@@ -249,6 +249,16 @@ impl FromRequestParts<AppState> for PageCaller {
                 Err(PageRejection::SignIn(next))
             }
             Err(e) => Err(PageRejection::Error(e)),
+        }
+    }
+}
+
+/// How the page frame shows a signed-in person.
+impl<'a> From<&'a Person> for web::Viewer<'a> {
+    fn from(person: &'a Person) -> Self {
+        web::Viewer {
+            username: &person.username,
+            admin: person.is_admin(),
         }
     }
 }

@@ -11,11 +11,11 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db::{Db, Tx};
 use crate::error::AppError;
-use crate::people::time_text;
+use crate::state::AppState;
+use crate::time::{now, time_text};
 use crate::{on_db, on_tx};
 
 /// How an action ended.
@@ -98,7 +98,7 @@ const INSERT: &str =
 pub async fn record(tx: &mut Tx, entry: &NewEntry) -> Result<(), AppError> {
     on_tx!(tx, conn => {
         sqlx::query(INSERT)
-            .bind(crate::people::now())
+            .bind(now())
             .bind(&entry.username)
             .bind(&entry.action)
             .bind(&entry.target)

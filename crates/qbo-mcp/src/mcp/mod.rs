@@ -19,8 +19,8 @@ use axum::Router;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use crate::app::AppState;
 use crate::people::Person;
+use crate::state::AppState;
 
 pub use handler::McpHandler;
 

@@ -21,10 +21,10 @@ use url::Url;
 use super::clients::{self, Client, ClientKind};
 use super::grants::{self, NewCode};
 use super::{OAuthError, SCOPE, issuer, resource};
-use crate::app::AppState;
 use crate::auth::{PageCaller, PageRejection};
 use crate::error::AppError;
 use crate::people::{self, Person, Role};
+use crate::state::AppState;
 use crate::web::{self, CsrfToken, Frame};
 use crate::{on_db, on_tx};
 
@@ -283,7 +283,7 @@ async fn remember_consent(
         .bind(person_id)
         .bind(client_id)
         .bind(scope)
-        .bind(super::now())
+        .bind(crate::time::now())
         .execute(&mut *conn)
         .await
         .map(|r| r.rows_affected())
@@ -513,7 +513,7 @@ fn consent_page(
     };
     let frame = Frame {
         title: "Connect an assistant",
-        person: Some(person),
+        viewer: Some(person.into()),
         csrf: Some(csrf),
         warnings: Vec::new(),
     };

@@ -10,11 +10,12 @@
 use sha2::{Digest, Sha256};
 
 use super::{ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TTL, CODE_PREFIX, CODE_TTL, OAuthError};
-use super::{REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_TTL, now};
+use super::{REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_TTL};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::people::{Person, PersonRow, join_current_person, person_columns};
 use crate::secret::{new_token, token_hash};
+use crate::time::now;
 use crate::{on_db, on_tx};
 
 /// What an authorization code is issued for.

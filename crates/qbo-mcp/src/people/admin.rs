@@ -14,8 +14,9 @@ use crate::auth::{Actor, Admin};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::on_tx;
-use crate::people::{self, Person, Role, invites, new_stamp, now, password, session};
+use crate::people::{self, Person, Role, invites, new_stamp, password, session};
 use crate::secret::Secret;
+use crate::time::now;
 
 /// The lock every invariant-bearing change of people takes.
 pub(crate) const LOCK: &str = "people";

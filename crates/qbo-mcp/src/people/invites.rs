@@ -11,8 +11,9 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::on_tx;
-use crate::people::{self, Person, Role, admin, now, password, session};
+use crate::people::{self, Person, Role, admin, password, session};
 use crate::secret::{Secret, new_token, token_hash};
+use crate::time::now;
 
 /// What a link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
