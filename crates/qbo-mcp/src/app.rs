@@ -27,7 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .merge(people::api::routes())
         .merge(people::pages::routes())
-        .merge(audit::routes())
+        .merge(audit::api::routes())
         .merge(companies::routes())
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(
