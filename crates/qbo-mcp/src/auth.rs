@@ -64,7 +64,8 @@ pub struct Admin {
 
 impl Admin {
     /// The command line (`qbo-mcp user …`): whoever can read the server's configuration and
-    /// database can do anything already, so the console is an admin. Only `main.rs` uses this.
+    /// database can do anything already, so the console is an admin. Only the people commands
+    /// (`people::cli`) use this.
     pub fn console() -> Admin {
         Admin {
             actor: Actor::Console,
