@@ -1,70 +1,19 @@
-//! The application: shared state and the router built from every feature. This is the only
-//! module that knows all the features; each feature exposes `routes()` and owns the rest.
+//! The application: the router assembled from every feature's routes and the layers around
+//! them. This is the only module that knows all the features; each feature exposes `routes()`
+//! and owns the rest. The state the routes share is in `state.rs`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use url::Url;
 
-use crate::config::Config;
-use crate::db::Db;
-use crate::keys::Sealer;
-use crate::quickbooks::{self, QuickBooks};
-use crate::{audit, error, mcp, oauth, ops, people, telemetry, web};
-
-/// Everything a request handler may need, cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub sealer: Arc<Sealer>,
-    /// The URL people and clients use, without a trailing slash.
-    pub public_url: Arc<Url>,
-    pub metrics: Option<PrometheusHandle>,
-    /// Company connections and the QuickBooks API.
-    pub quickbooks: Arc<QuickBooks>,
-    /// The simulator playing Intuit in demo mode, mounted at `quickbooks::demo::MOUNT`.
-    pub demo_intuit: Option<Arc<qbo_sim::SimState>>,
-}
-
-impl AppState {
-    /// Assembles the state from its parts: sets up QuickBooks (or demo mode's simulator).
-    pub fn build(
-        config: Config,
-        db: Db,
-        sealer: Sealer,
-        public_url: Url,
-        metrics: Option<PrometheusHandle>,
-    ) -> anyhow::Result<AppState> {
-        let sealer = Arc::new(sealer);
-        let intuit = quickbooks::demo::setup(&config, &public_url)?;
-        let quickbooks = QuickBooks::from_config(
-            &config,
-            db.clone(),
-            sealer.clone(),
-            intuit.app,
-            &intuit.environment,
-            &public_url,
-        )?;
-        Ok(AppState {
-            config: Arc::new(config),
-            db,
-            sealer,
-            public_url: Arc::new(public_url),
-            metrics,
-            quickbooks: Arc::new(quickbooks),
-            demo_intuit: intuit.demo,
-        })
-    }
-}
+use crate::state::AppState;
+use crate::{audit, companies, error, mcp, oauth, ops, people, quickbooks, telemetry, web};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -78,8 +27,8 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .merge(people::api::routes())
         .merge(people::pages::routes())
-        .merge(audit::routes())
-        .merge(quickbooks::routes::routes())
+        .merge(audit::api::routes())
+        .merge(companies::routes())
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

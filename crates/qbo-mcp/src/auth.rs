@@ -20,9 +20,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::people::{Person, session, tokens};
+use crate::state::AppState;
 use crate::web;
 
 /// How the caller proved who they are.
@@ -36,12 +36,12 @@ pub enum Credential {
 
 impl Credential {
     /// What this credential proves for a password change.
-    pub fn password_proof(&self) -> crate::people::password::Proof {
+    pub fn password_proof(&self) -> crate::people::Proof {
         match self {
-            Credential::Session { created_at, .. } => crate::people::password::Proof::Session {
+            Credential::Session { created_at, .. } => crate::people::Proof::Session {
                 created_at: *created_at,
             },
-            Credential::PersonalToken { .. } => crate::people::password::Proof::Token,
+            Credential::PersonalToken { .. } => crate::people::Proof::Token,
         }
     }
 }
@@ -76,7 +76,8 @@ pub struct Admin {
 
 impl Admin {
     /// The command line (`qbo-mcp user …`): whoever can read the server's configuration and
-    /// database can do anything already, so the console is an admin. Only `main.rs` uses this.
+    /// database can do anything already, so the console is an admin. Only the people commands
+    /// (`people::cli`) use this.
     pub fn console() -> Admin {
         Admin {
             actor: Actor::Console,
@@ -264,6 +265,16 @@ impl FromRequestParts<AppState> for PageCaller {
                 Err(PageRejection::SignIn(next))
             }
             Err(e) => Err(PageRejection::Error(e)),
+        }
+    }
+}
+
+/// How the page frame shows a signed-in person.
+impl<'a> From<&'a Person> for web::Viewer<'a> {
+    fn from(person: &'a Person) -> Self {
+        web::Viewer {
+            username: &person.username,
+            admin: person.is_admin(),
         }
     }
 }

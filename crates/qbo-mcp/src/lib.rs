@@ -1,9 +1,11 @@
 //! qbo-mcp: a team gateway from MCP assistants to QuickBooks Online. This library is the whole
-//! server; `main.rs` is only the command line over it. Start reading at `app.rs`.
+//! server; `main.rs` is only the command line over it. Start reading at `app.rs`; the layers and
+//! which module may use which are in `docs/architecture.md`.
 
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod companies;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -15,7 +17,9 @@ pub mod people;
 pub mod quickbooks;
 pub mod secret;
 pub mod server;
+pub mod state;
 pub mod telemetry;
+pub mod time;
 pub mod web;
 
 /// mimalloc instead of the C library's allocator: every request allocates and frees many small

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use qbo_mcp::config::Config;
-use qbo_mcp::{db, people, quickbooks, server, telemetry};
+use qbo_mcp::{companies, db, people, server, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,11 +47,11 @@ enum Command {
     /// Company connections: list them, or disconnect one.
     Company {
         #[command(subcommand)]
-        command: quickbooks::cli::CompanyCommand,
+        command: companies::cli::CompanyCommand,
     },
     /// Re-encrypt every stored QuickBooks token under a new secret key (stop every replica
     /// first).
-    RotateKey(quickbooks::cli::RotateKeyArgs),
+    RotateKey(companies::cli::RotateKeyArgs),
     /// Read the audit log.
     Audit(people::cli::AuditArgs),
 }
@@ -103,8 +103,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User { command } => people::cli::user(&config, command).await,
         Command::Token { command } => people::cli::token(&config, command).await,
         Command::Allowlist { command } => people::cli::allowlist(&config, command).await,
-        Command::Company { command } => quickbooks::cli::company(&config, command).await,
-        Command::RotateKey(args) => quickbooks::cli::rotate_key(&config, args).await,
+        Command::Company { command } => companies::cli::company(&config, command).await,
+        Command::RotateKey(args) => companies::cli::rotate_key(&config, args).await,
         Command::Audit(args) => people::cli::audit_log(&config, args).await,
     }
 }

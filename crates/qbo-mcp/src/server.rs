@@ -9,34 +9,13 @@ use anyhow::anyhow;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::Config;
-use crate::db::{self, Db};
-use crate::keys::{self, Sealer, SecretKey};
 use crate::quickbooks;
+use crate::state::{AppState, open_state};
 
 /// How long in-flight requests may run on after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Opens the database (migrated) and the sealer (key checked against the database): what every
-/// command that touches stored state needs.
-pub async fn open_state(config: &Config) -> anyhow::Result<(Db, Sealer)> {
-    let db = Db::connect(config.database_url.expose()).await?;
-    db::migrate(&db).await?;
-    let key = SecretKey::load_or_create(config.secret_key.as_ref(), &config.data_dir)?;
-    let sealer = Sealer::new(&key);
-    if let Err(e) = keys::check_key(&db, &sealer).await {
-        let pending = config.data_dir.join("secret.key.new");
-        if config.secret_key.is_none() && pending.exists() {
-            return Err(anyhow!(
-                "{e} An interrupted `qbo-mcp rotate-key` left a new key in {}: if the database was rotated to it, move it to secret.key.",
-                pending.display()
-            ));
-        }
-        return Err(e);
-    }
-    Ok((db, sealer))
-}
 
 /// Runs the server until a shutdown signal.
 pub async fn serve(

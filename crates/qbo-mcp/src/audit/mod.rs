@@ -1,21 +1,19 @@
 //! The audit log: who did what, to whom or with which tool, in which company, when, and how
 //! it ended. [`record`] writes inside the caller's transaction, so an entry commits with the
 //! change it describes (or not at all); [`record_now`] writes on its own, for refusals and
-//! events with no transaction. Reading: `GET /api/v1/audit` and `qbo-mcp audit`.
+//! events with no transaction. Reading: [`read`], served by `GET /api/v1/audit`
+//! ([`api`]) and `qbo-mcp audit`.
 //!
 //! Entries are never updated or deleted by the application. Details hold a summary, never a
 //! secret (no passwords, no tokens, no full tool arguments that could carry them).
 
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::get;
-use serde::{Deserialize, Serialize};
+pub mod api;
 
-use crate::app::AppState;
-use crate::auth::Caller;
+use serde::Serialize;
+
 use crate::db::{Db, Tx};
 use crate::error::AppError;
-use crate::people::time_text;
+use crate::time::{now, time_text};
 use crate::{on_db, on_tx};
 
 /// How an action ended.
@@ -107,7 +105,7 @@ const INSERT: &str =
 pub async fn record(tx: &mut Tx, entry: &NewEntry) -> Result<(), AppError> {
     on_tx!(tx, conn => {
         sqlx::query(INSERT)
-            .bind(crate::people::now())
+            .bind(now())
             .bind(&entry.username)
             .bind(&entry.action)
             .bind(&entry.target)
@@ -229,87 +227,4 @@ pub fn parse_time(raw: &str) -> Option<i64> {
         return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
     }
     raw.parse().ok()
-}
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/audit", get(list))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    user: Option<String>,
-    company: Option<String>,
-    action: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct Page {
-    entries: Vec<Entry>,
-    /// Pass as `before` for the next (older) page; null at the end.
-    next_before: Option<i64>,
-}
-
-/// `GET /api/v1/audit`: admins read everything; others only their own entries.
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<serde_json::Value>, AppError> {
-    let Query(q) =
-        query.map_err(|e| AppError::bad_request("invalid_query", format!("{}.", e.body_text())))?;
-    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, AppError> {
-        v.as_deref()
-            .map(|raw| {
-                parse_time(raw).ok_or_else(|| {
-                    AppError::invalid(
-                        "invalid_time",
-                        format!("`{name}` must be an RFC 3339 time, a date like 2026-11-23, or Unix seconds."),
-                    )
-                })
-            })
-            .transpose()
-    };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(AppError::invalid(
-            "invalid_limit",
-            "`limit` must be between 1 and 1000.",
-        ));
-    }
-    let mut username = q.user.map(|u| u.trim().to_ascii_lowercase());
-    if !caller.person.is_admin() {
-        match &username {
-            Some(u) if *u != caller.person.username => {
-                return Err(AppError::forbidden(
-                    "Only admins can read other people's audit entries.",
-                ));
-            }
-            _ => username = Some(caller.person.username.clone()),
-        }
-    }
-    let filter = Filter {
-        username,
-        company: q.company,
-        action: q.action,
-        since: time("since", &q.since)?,
-        until: time("until", &q.until)?,
-        before: q.before,
-        limit,
-    };
-    let entries = read(&state.db, &filter).await?;
-    let next_before = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten();
-    Ok(axum::Json(
-        serde_json::to_value(Page {
-            entries,
-            next_before,
-        })
-        .map_err(AppError::internal)?,
-    ))
 }

@@ -7,13 +7,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::tools::{NoArguments, ToolContext, ToolError, ToolOutcome, ToolOutput};
+use crate::companies::visible_companies;
 use crate::error::capitalise;
 use crate::people;
 use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs};
-use crate::quickbooks::routes::visible_companies;
 use crate::quickbooks::{Company, QboError, Status};
 
-/// The companies the caller may use (`quickbooks::routes::visible_companies`).
+/// The companies the caller may use (`companies::visible_companies`).
 async fn companies(cx: &ToolContext) -> Result<Vec<Company>, ToolError> {
     visible_companies(&cx.state, &cx.caller.person)
         .await

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{Assistant, ToolCaller};
-use crate::app::AppState;
 use crate::oauth;
 use crate::people::tokens;
+use crate::state::AppState;
 
 pub async fn require_bearer(
     State(state): State<AppState>,

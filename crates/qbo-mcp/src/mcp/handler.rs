@@ -17,8 +17,8 @@ use serde_json::json;
 
 use super::ToolCaller;
 use super::tools::{self, ToolContext};
-use crate::app::AppState;
 use crate::audit::{self, NewEntry, Outcome};
+use crate::state::AppState;
 
 /// The MCP server for one request (rmcp makes one per request; it is a cheap clone).
 #[derive(Debug, Clone)]

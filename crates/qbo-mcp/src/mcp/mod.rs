@@ -1,5 +1,5 @@
 //! The MCP endpoint (SPEC §7): Streamable HTTP at `/mcp` through rmcp, serving the
-//! 2025-06-18, 2025-11-25 and 2026-07-28 revisions.
+//! 2025-03-26, 2025-06-18, 2025-11-25 and 2026-07-28 revisions (`handler::VERSIONS`).
 //!
 //! The endpoint keeps no session state: `initialize` is answered without an `Mcp-Session-Id`,
 //! so any replica can serve a client's next request and a restart strands nobody (a stale
@@ -21,8 +21,8 @@ use axum::Router;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use crate::app::AppState;
 use crate::people::Person;
+use crate::state::AppState;
 
 pub use handler::McpHandler;
 

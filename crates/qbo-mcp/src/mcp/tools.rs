@@ -18,9 +18,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{ToolCaller, books};
-use crate::app::AppState;
 use crate::config::ToolsProfile;
 use crate::people::Role;
+use crate::state::AppState;
 
 /// What a tool handler gets: the application state and who is calling.
 #[derive(Debug, Clone)]

@@ -16,12 +16,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::grants::{self, GrantSummary};
-use crate::app::AppState;
 use crate::audit::{self, NewEntry, Outcome};
 use crate::auth::{Caller, PageCaller};
 use crate::error::AppError;
 use crate::on_tx;
-use crate::people::{self, Person, time_text, tokens};
+use crate::people::{self, Person, tokens};
+use crate::state::AppState;
+use crate::time::time_text;
 use crate::web::{self, CsrfToken, Frame};
 
 pub fn routes() -> Router<AppState> {
@@ -212,9 +213,9 @@ async fn render(state: &AppState, person: &Person, csrf: &CsrfToken) -> Result<R
     };
     let frame = Frame {
         title: "Assistants",
-        person: Some(person),
+        viewer: Some(person.into()),
         csrf: Some(csrf),
-        warnings: web::admin_warnings(state, person).await,
+        warnings: crate::companies::admin_warnings(state, person).await,
     };
     Ok(web::page(StatusCode::OK, web::layout(state, &frame, body)))
 }

@@ -30,10 +30,10 @@ use url::Url;
 use super::clients::{self, Client, ClientKind, Requester};
 use super::grants::{self, NewCode};
 use super::{OAuthError, SCOPE, issuer, resource};
-use crate::app::AppState;
 use crate::auth::{PageCaller, PageRejection};
 use crate::error::AppError;
 use crate::people::{self, Person, Role};
+use crate::state::AppState;
 use crate::web::{self, CsrfToken, Frame};
 use crate::{on_db, on_tx};
 
@@ -351,7 +351,7 @@ async fn remember_consent(
         .bind(person_id)
         .bind(client_id)
         .bind(scope)
-        .bind(super::now())
+        .bind(crate::time::now())
         .execute(&mut *conn)
         .await
         .map(|r| r.rows_affected())
@@ -601,7 +601,7 @@ fn consent_page(
     };
     let frame = Frame {
         title: "Connect an assistant",
-        person: Some(person),
+        viewer: Some(person.into()),
         csrf: Some(csrf),
         warnings: Vec::new(),
     };

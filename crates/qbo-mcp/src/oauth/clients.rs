@@ -18,11 +18,12 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::{
-    CIMD_CACHE_TTL, OAuthError, REGISTRATIONS_PER_HOUR, SCOPE, UNUSED_REGISTRATION_TTL, cimd, now,
+    CIMD_CACHE_TTL, OAuthError, REGISTRATIONS_PER_HOUR, SCOPE, UNUSED_REGISTRATION_TTL, cimd,
 };
-use crate::app::AppState;
 use crate::db::Db;
 use crate::on_db;
+use crate::state::AppState;
+use crate::time::now;
 
 /// How a client became known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

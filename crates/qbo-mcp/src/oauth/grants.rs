@@ -21,11 +21,12 @@
 use sha2::{Digest, Sha256};
 
 use super::{ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TTL, CODE_PREFIX, CODE_TTL, OAuthError};
-use super::{REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_TTL, now};
+use super::{REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_TTL};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::people::{Person, PersonRow, join_current_person, person_columns};
 use crate::secret::{new_token, token_hash};
+use crate::time::now;
 use crate::{on_db, on_tx};
 
 /// What an authorization code is issued for.
@@ -548,7 +549,8 @@ pub async fn revoke_token(
     tx.commit().await
 }
 
-/// Live grants, newest first: one person's (`Some(id)`) or everyone's (`None`).
+/// Live grants, newest first (a grant issued under a stamp the person no longer carries ended
+/// with that stamp, so it is not listed): one person's (`Some(id)`) or everyone's (`None`).
 pub async fn list_grants(
     db: &Db,
     person_id: Option<i64>,
@@ -557,6 +559,7 @@ pub async fn list_grants(
         sqlx::query_as(
             "SELECT g.id, g.person_id, g.client_id, c.client_name, g.scope, g.created_at, g.last_used_at
              FROM oauth_grants g JOIN oauth_clients c ON c.client_id = g.client_id
+             JOIN persons p ON p.id = g.person_id AND p.security_stamp = g.person_stamp
              WHERE g.revoked_at IS NULL AND ($1 IS NULL OR g.person_id = $1)
              ORDER BY g.created_at DESC, g.id DESC",
         )

@@ -22,7 +22,7 @@ use axum::http::{HeaderName, Method, header};
 use tower_http::cors::{Any, CorsLayer};
 use url::Url;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub use error::OAuthError;
 pub use grants::{
@@ -69,11 +69,6 @@ pub fn resource_metadata_url(public_url: &Url) -> String {
         "{}/.well-known/oauth-protected-resource/mcp",
         issuer(public_url)
     )
-}
-
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 /// The routes of the authorization server. Metadata, registration, token and revocation are

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::grants::{self, CodeExchange, IssuedTokens};
 use super::{OAuthError, resource};
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

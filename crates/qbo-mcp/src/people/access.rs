@@ -6,8 +6,8 @@
 //! or reset, deactivation, a role change that lowers access, and "Sign out everywhere".
 //!
 //! The session and token rows are deleted in the same transaction, so the person's lists show
-//! only what still works; their OAuth grants are marked revoked after the commit
-//! ([`forget_grants`]) for the same reason — the stamp has ended them already.
+//! only what still works; their OAuth grants need no change: the stamp ended them, and the
+//! assistants list shows only grants under the person's current stamp.
 
 use serde_json::json;
 
@@ -15,8 +15,9 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::on_tx;
-use crate::people::{Person, new_stamp, now, session};
+use crate::people::{Person, new_stamp, session};
 use crate::secret::Secret;
+use crate::time::now;
 
 /// Gives the person a new security stamp and deletes their sessions and personal access
 /// tokens. Returns the new stamp (for a session the caller re-issues).
@@ -54,14 +55,6 @@ pub(crate) async fn void_links(tx: &mut Tx, person_id: i64) -> Result<u64, AppEr
     }))
 }
 
-/// Marks the person's OAuth grants revoked, after a [`renew`] has committed. The stamp ended
-/// them already, so a failure here is logged and changes nothing for security.
-pub(crate) async fn forget_grants(db: &Db, person_id: i64) {
-    if let Err(e) = crate::oauth::revoke_grants_of_person(db, person_id).await {
-        tracing::warn!(person_id, error = %e, "cannot mark the grants of a person revoked; their stamp has ended them already");
-    }
-}
-
 /// "Sign out everywhere": ends every session, personal access token and assistant grant of
 /// the person. With `keep_browser`, the browser that asked gets a new session (the cookie
 /// value is returned), so it stays signed in.
@@ -89,6 +82,5 @@ pub async fn sign_out_everywhere(
     )
     .await?;
     tx.commit().await?;
-    forget_grants(db, person.id).await;
     Ok(cookie)
 }

@@ -10,7 +10,8 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::auth::Admin;
 use crate::db::Db;
 use crate::error::AppError;
-use crate::people::{Role, is_domain, now, parse_email, time_text};
+use crate::people::{Role, is_domain, parse_email};
+use crate::time::{now, time_text};
 use crate::{on_db, on_tx};
 
 /// An allowlist entry.

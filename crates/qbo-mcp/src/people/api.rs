@@ -13,11 +13,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::auth::{Caller, SignedIn};
 use crate::error::AppError;
 use crate::people::{self, access, admin, allowlist, grants, parse_role, password, tokens};
 use crate::secret::Secret;
+use crate::state::AppState;
 use crate::web::{self, ApiJson, CsrfToken};
 
 pub fn routes() -> Router<AppState> {

@@ -115,7 +115,7 @@ fn read_password() -> anyhow::Result<Secret<String>> {
 }
 
 async fn open(config: &Config) -> anyhow::Result<Db> {
-    Ok(crate::server::open_state(config).await?.0)
+    Ok(crate::state::open_state(config).await?.0)
 }
 
 pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {

@@ -9,7 +9,8 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::auth::Admin;
 use crate::db::Db;
 use crate::error::AppError;
-use crate::people::{self, Person, now};
+use crate::people::{self, Person};
+use crate::time::now;
 use crate::{on_db, on_tx};
 
 /// Validates a realm id: 1–64 of letters, digits, `-` and `_`.

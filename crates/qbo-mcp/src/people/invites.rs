@@ -13,8 +13,9 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::on_tx;
-use crate::people::{self, Person, Role, access, admin, now, password, session};
+use crate::people::{self, Person, Role, access, admin, password, session};
 use crate::secret::{Secret, new_token, token_hash};
+use crate::time::now;
 
 /// What a link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +216,6 @@ pub async fn accept(
     )
     .await?;
     tx.commit().await?;
-    access::forget_grants(db, person_id).await;
     Ok((person, cookie))
 }
 

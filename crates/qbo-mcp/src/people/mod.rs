@@ -37,6 +37,7 @@ use serde::{Serialize, Serializer};
 
 use crate::db::{Db, Tx};
 use crate::error::AppError;
+use crate::time::time_text;
 use crate::{on_db, on_tx};
 
 /// A person's role, global across companies. Ordered by what it may do.
@@ -140,13 +141,6 @@ impl Person {
     }
 }
 
-/// Unix seconds as RFC 3339 (UTC), the time format of the JSON API.
-pub fn time_text(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 fn rfc3339<S: Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&time_text(*secs))
 }
@@ -156,11 +150,6 @@ fn rfc3339_opt<S: Serializer>(secs: &Option<i64>, s: S) -> Result<S::Ok, S::Erro
         Some(secs) => s.serialize_str(&time_text(*secs)),
         None => s.serialize_none(),
     }
-}
-
-/// The current time in Unix seconds.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 /// A fresh security stamp.
@@ -467,4 +456,13 @@ mod tests {
             assert!(v.get(field).is_some(), "{field}");
         }
     }
+}
+
+/// How the person asking to change their password proved who they are.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof {
+    /// A browser session, and when it started (Unix seconds).
+    Session { created_at: i64 },
+    /// A bearer token: never enough to set a password without the current one.
+    Token,
 }

@@ -29,13 +29,14 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::{self, NewEntry, Outcome};
 use crate::config::OidcProvider;
 use crate::db::Tx;
 use crate::error::AppError;
-use crate::people::{Person, admin, allowlist, now, session};
+use crate::people::{Person, admin, allowlist, session};
 use crate::secret::{Secret, token_hash};
+use crate::state::AppState;
+use crate::time::now;
 use crate::{on_db, on_tx, web};
 
 /// How long a started sign-in may take at the provider.

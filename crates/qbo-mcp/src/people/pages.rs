@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::{Caller, PageCaller, SignedIn};
 use crate::error::AppError;
 use crate::people::{
@@ -22,6 +21,7 @@ use crate::people::{
     tokens,
 };
 use crate::secret::Secret;
+use crate::state::AppState;
 use crate::web::{self, CsrfToken, field_error};
 
 pub fn routes() -> Router<AppState> {
@@ -69,7 +69,16 @@ async fn render(
     title: &str,
     body: Markup,
 ) -> Markup {
-    web::framed_page(state, person, csrf, title, body).await
+    let frame = web::Frame {
+        title,
+        viewer: person.map(Into::into),
+        csrf: Some(csrf),
+        warnings: match person {
+            Some(p) => crate::companies::admin_warnings(state, p).await,
+            None => Vec::new(),
+        },
+    };
+    web::layout(state, &frame, body)
 }
 
 fn see_other(to: &str) -> Response {

@@ -107,14 +107,7 @@ pub async fn verify(password: &Secret<String>, stored: Option<String>) -> Result
 /// identity-provider sign-in that started it.
 pub const FIRST_PASSWORD_SECS: i64 = 10 * 60;
 
-/// How the person asking to change their password proved who they are.
-#[derive(Debug, Clone, Copy)]
-pub enum Proof {
-    /// A browser session, and when it started (Unix seconds).
-    Session { created_at: i64 },
-    /// A bearer token: never enough to set a password without the current one.
-    Token,
-}
+pub use super::Proof;
 
 fn link_required() -> AppError {
     AppError::forbidden(
@@ -175,7 +168,7 @@ pub async fn change_own(
             });
             // Only an identity-provider sign-in starts a session for a person without a
             // password; the session must be that recent one.
-            if linked == 0 || created_at < crate::people::now() - FIRST_PASSWORD_SECS {
+            if linked == 0 || created_at < crate::time::now() - FIRST_PASSWORD_SECS {
                 return Err(link_required());
             }
             None
@@ -225,7 +218,6 @@ pub async fn change_own(
     )
     .await?;
     tx.commit().await?;
-    access::forget_grants(db, person_id).await;
     Ok(cookie)
 }
 

@@ -6,8 +6,9 @@
 
 use crate::db::{Db, Tx};
 use crate::error::AppError;
-use crate::people::{Person, PersonRow, now, person_columns};
+use crate::people::{Person, PersonRow, person_columns};
 use crate::secret::{Secret, new_token, token_hash};
+use crate::time::now;
 use crate::{on_db, on_tx};
 
 /// A session ends after this long without a request.

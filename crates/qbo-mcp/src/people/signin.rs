@@ -17,8 +17,9 @@ use std::net::IpAddr;
 
 use crate::db::{Db, Tx};
 use crate::error::AppError;
-use crate::people::{Person, now, password, session};
+use crate::people::{Person, password, session};
 use crate::secret::Secret;
+use crate::time::now;
 use crate::{on_db, on_tx};
 
 /// Password attempts allowed per name in a window.

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::db::{Db, Tx};
 use crate::error::AppError;
-use crate::people::{Person, PersonRow, now, person_columns, time_text};
+use crate::people::{Person, PersonRow, person_columns};
 use crate::secret::{Secret, new_token, token_hash};
+use crate::time::{now, time_text};
 use crate::{on_db, on_tx};
 
 /// Every personal access token starts with this.

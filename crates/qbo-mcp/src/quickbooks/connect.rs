@@ -18,7 +18,8 @@ use crate::secret::Secret;
 
 use super::intuit::OAuthError;
 use super::store::{self, Connector};
-use super::{QboError, QuickBooks, Status, now};
+use super::{QboError, QuickBooks, Status};
+use crate::time::now;
 
 /// How long an admin has to finish Intuit's consent.
 pub const FLOW_LIFETIME_S: i64 = 600;

@@ -1,4 +1,5 @@
-//! QuickBooks: company connections and everything that talks to Intuit.
+//! The QuickBooks client: everything that talks to Intuit, and nothing that knows who is
+//! asking (routes, pages and commands are the companies feature's, `crate::companies`).
 //!
 //! One shared connection per company, connected once by an admin through Intuit's
 //! authorization code flow (`connect`), its tokens sealed in the database (`store`), refreshed
@@ -7,14 +8,12 @@
 //! so QuickBooks never offers "Change Admin" and the connection never moves.
 
 pub mod api;
-pub mod cli;
 pub mod connect;
 pub mod demo;
 pub mod entities;
 pub mod intuit;
 pub mod operations;
 pub mod pacing;
-pub mod routes;
 pub mod store;
 pub mod tokens;
 
@@ -26,14 +25,10 @@ use crate::config::{Config, IntuitApp, IntuitEnvironment};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::keys::Sealer;
+use crate::time::now;
 
 pub use api::{ApiRequest, ApiResponse, Fault};
 pub use store::{Company, Status};
-
-/// Unix seconds now.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 /// What went wrong using a company's connection; each variant says what a person can do.
 #[derive(Debug, thiserror::Error)]

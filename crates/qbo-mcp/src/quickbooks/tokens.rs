@@ -13,7 +13,8 @@ use crate::secret::Secret;
 
 use super::intuit::OAuthError;
 use super::store::{self, Status, TokenReadError};
-use super::{FaultPoint, QboError, QuickBooks, now};
+use super::{FaultPoint, QboError, QuickBooks};
+use crate::time::now;
 
 /// Refresh this long before the access token expires.
 pub const REFRESH_AHEAD_S: i64 = 300;

@@ -23,10 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use subtle::ConstantTimeEq as _;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::keys::Sealer;
 use crate::secret::new_token;
+use crate::state::AppState;
 use crate::web;
 
 /// The form field and header that carry the token.

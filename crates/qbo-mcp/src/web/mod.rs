@@ -1,8 +1,9 @@
 //! What every page and JSON route shares: [`layout`] (the one page frame, with the demo banner
 //! and the admins' warning slot), the one stylesheet, cookies, the security-headers layer, the
 //! JSON body extractor [`ApiJson`] with specific errors, the client address, and CSRF
-//! ([`csrf`]). Features render their own pages through [`layout`]; this module knows no
-//! feature's data.
+//! ([`csrf`]). Features render their own pages through [`layout`] and hand it what the frame
+//! shows (who is signed in, as a [`Viewer`], and the warnings) as plain data: this module uses
+//! no feature, only the shared state.
 
 pub mod csrf;
 
@@ -18,9 +19,8 @@ use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::error::AppError;
-use crate::people::{Person, Role};
+use crate::state::AppState;
 
 pub use csrf::CsrfToken;
 
@@ -53,64 +53,25 @@ async fn openapi() -> Response {
         .into_response()
 }
 
+/// Who is signed in, as the frame shows it: the name on the sign-out button, and whether the
+/// admins' navigation is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    pub username: &'a str,
+    pub admin: bool,
+}
+
 /// What the frame of a page needs besides its body.
 #[derive(Debug, Default)]
 pub struct Frame<'a> {
     pub title: &'a str,
     /// The signed-in person, for the navigation; `None` on public pages.
-    pub person: Option<&'a Person>,
+    pub viewer: Option<Viewer<'a>>,
     /// For the sign-out form.
     pub csrf: Option<&'a CsrfToken>,
     /// Warnings shown to admins on every page (e.g. a company that needs reconnecting). The
-    /// connections feature fills this through [`admin_warnings`].
+    /// companies feature makes them (`companies::admin_warnings`); the page passes them in.
     pub warnings: Vec<String>,
-}
-
-/// Warnings every admin should see on every page: companies whose connection needs an admin.
-pub async fn admin_warnings(state: &AppState, person: &Person) -> Vec<String> {
-    if person.role != Role::Admin {
-        return Vec::new();
-    }
-    match crate::quickbooks::store::list(&state.db).await {
-        Ok(companies) => companies
-            .iter()
-            .filter(|c| c.status == crate::quickbooks::Status::NeedsReconnect)
-            .map(|c| {
-                format!(
-                    "{} must be reconnected to QuickBooks: assistants cannot use it until an admin reconnects it on the Companies page.",
-                    c.name
-                )
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read companies for the admin warnings");
-            Vec::new()
-        }
-    }
-}
-
-/// A page in the common frame, with the admin warnings for `person`.
-pub async fn framed_page(
-    state: &AppState,
-    person: Option<&Person>,
-    csrf: &CsrfToken,
-    title: &str,
-    body: Markup,
-) -> Markup {
-    let warnings = match person {
-        Some(p) => admin_warnings(state, p).await,
-        None => Vec::new(),
-    };
-    layout(
-        state,
-        &Frame {
-            title,
-            person,
-            csrf: Some(csrf),
-            warnings,
-        },
-        body,
-    )
 }
 
 /// The one page frame: head, demo banner, admin warnings, navigation, body.
@@ -135,9 +96,9 @@ pub fn layout(state: &AppState, frame: &Frame<'_>, body: Markup) -> Markup {
                 }
                 header.top {
                     a.brand href="/" { "qbo-mcp" }
-                    @if let Some(person) = frame.person {
+                    @if let Some(viewer) = frame.viewer {
                         nav aria-label="Main" {
-                            @if person.is_admin() {
+                            @if viewer.admin {
                                 a href="/people" { "People" }
                                 a href="/allowlist" { "Allowlist" }
                                 a href="/companies" { "Companies" }
@@ -146,7 +107,7 @@ pub fn layout(state: &AppState, frame: &Frame<'_>, body: Markup) -> Markup {
                             @if let Some(csrf) = frame.csrf {
                                 form.inline method="post" action="/logout" {
                                     (csrf.field())
-                                    button.link type="submit" { "Sign out " (person.username) }
+                                    button.link type="submit" { "Sign out " (viewer.username) }
                                 }
                             }
                         }

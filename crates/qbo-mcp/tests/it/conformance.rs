@@ -5,11 +5,11 @@
 //! fixed caller — only in this test binary, never in the product.
 
 use axum::Router;
-use qbo_mcp::app::AppState;
 use qbo_mcp::config::Config;
 use qbo_mcp::keys::{Sealer, SecretKey};
 use qbo_mcp::mcp::{Assistant, ToolCaller};
 use qbo_mcp::people::{Person, Role};
+use qbo_mcp::state::AppState;
 use serde_json::Value;
 
 use crate::harness::{Backend, TEST_KEY, TestDb, TestServer, node, node_dir, run_peer};

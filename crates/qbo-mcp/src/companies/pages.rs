@@ -1,31 +1,27 @@
-//! Companies over HTTP: the JSON API (`/api/v1/companies…`), Intuit's callback, and the
-//! Companies page. Only admins connect, reconnect and disconnect (they need an `Admin`, which
-//! only the auth layer makes); everyone sees the companies they may use. Every connect,
-//! reconnect and disconnect lands in the audit log.
+//! The Companies pages (`/companies…`) and Intuit's callback (`/quickbooks/callback`), where
+//! Intuit sends the admin's browser back after consent.
 
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
-use maud::html;
+use axum::routing::{get, post};
+use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::{self, NewEntry, Outcome};
-use crate::auth::{Admin, Caller, PageCaller};
-use crate::error::{AppError, capitalise};
-use crate::people::{Person, Role, grants};
-use crate::web::{self, CsrfToken};
+use crate::auth::PageCaller;
+use crate::error::AppError;
+use crate::people::Person;
+use crate::quickbooks::Status;
+use crate::quickbooks::connect::Callback;
+use crate::state::AppState;
+use crate::web::{self, CsrfToken, Frame};
 
-use super::connect::{AdminRef, Callback, ConnectError};
-use super::{Company, QboError, Status};
+use super::{admin_ref, admin_warnings, connect_error, disconnect, start, visible_companies};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/companies", get(list_api))
-        .route("/api/v1/companies/connect", post(connect_api))
-        .route("/api/v1/companies/{realm_id}", delete(disconnect_api))
         .route("/quickbooks/callback", get(callback))
         .route("/companies", get(companies_page))
         .route("/companies/connect", post(connect_form))
@@ -35,151 +31,21 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The companies `person` may use: all for admins; otherwise granted ones, or the only
-/// company of a single-company deployment (`QBO_MCP_GRANT_SINGLE_COMPANY`).
-pub async fn visible_companies(
+/// A page in the common frame, with the admin warnings.
+async fn framed(
     state: &AppState,
     person: &Person,
-) -> Result<Vec<Company>, AppError> {
-    let all: Vec<Company> = state
-        .quickbooks
-        .companies()
-        .await?
-        .into_iter()
-        .filter(|c| c.status != Status::Disconnected)
-        .collect();
-    if person.role == Role::Admin || (state.config.grant_single_company && all.len() == 1) {
-        return Ok(all);
-    }
-    let granted = grants::granted_realms(&state.db, person.id).await?;
-    Ok(all
-        .into_iter()
-        .filter(|c| granted.contains(&c.realm_id))
-        .collect())
-}
-
-fn admin_ref(admin: &Admin) -> Result<AdminRef, AppError> {
-    let person_id = admin
-        .person_id()
-        .ok_or_else(|| AppError::forbidden("Connecting a company needs a signed-in admin."))?;
-    Ok(AdminRef {
-        person_id,
-        username: admin.audit_name().to_owned(),
-    })
-}
-
-fn connect_error(e: ConnectError) -> AppError {
-    let message = format!("{}.", capitalise(&e.to_string()));
-    match e {
-        ConnectError::InProgress { .. } => AppError::conflict("connect_in_progress", message),
-        ConnectError::UnknownCompany { .. } => AppError::not_found(message),
-        ConnectError::InvalidState | ConnectError::WrongPerson => {
-            AppError::bad_request("invalid_state", message)
-        }
-        ConnectError::Declined => AppError::bad_request("declined", message),
-        ConnectError::MissingRealm | ConnectError::Intuit(_) => AppError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "intuit_refused",
-            message,
-        ),
-        ConnectError::Qbo(e) => qbo_error(e),
-    }
-}
-
-pub fn qbo_error(e: QboError) -> AppError {
-    match e {
-        QboError::Unavailable { .. } | QboError::Busy { .. } => AppError::unavailable(
-            "quickbooks_unavailable",
-            "QuickBooks is not answering right now; try again in a minute.",
-        )
-        .with_retry_after(30),
-        QboError::UnknownCompany { .. } => AppError::not_found("There is no such company."),
-        QboError::Internal(cause) => AppError::internal(cause),
-        other => AppError::bad_request(
-            "quickbooks_error",
-            format!("{}.", capitalise(&other.to_string())),
-        ),
-    }
-}
-
-fn company_json(c: &Company) -> Value {
-    json!({
-        "realm_id": c.realm_id,
-        "name": c.name,
-        "status": c.status.as_str(),
-        "status_detail": c.status_detail,
-        "connected_by": c.connected_by,
-        "intuit_user_email": c.intuit_user_email,
-        "connected_at": c.connected_at,
-        "access_expires_at": c.access_expires_at,
-        "refresh_expires_at": c.refresh_expires_at,
-        "last_refresh_at": c.last_refresh_at,
-    })
-}
-
-/// `GET /api/v1/companies`.
-async fn list_api(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
-    let companies = visible_companies(&state, &caller.person).await?;
-    Ok(Json(
-        json!({ "companies": companies.iter().map(company_json).collect::<Vec<_>>() }),
-    ))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConnectBody {
-    /// A company whose connection is to be replaced.
-    reconnect: Option<String>,
-}
-
-async fn start(
-    state: &AppState,
-    admin: &Admin,
-    reconnect: Option<&str>,
-) -> Result<String, AppError> {
-    if let Some(realm) = reconnect {
-        grants::parse_realm(realm)?;
-    }
-    let url = state
-        .quickbooks
-        .start_connect(&admin_ref(admin)?, reconnect)
-        .await
-        .map_err(connect_error)?;
-    Ok(url.to_string())
-}
-
-/// `POST /api/v1/companies/connect` → `{"authorize_url"}`; send the admin's browser there.
-async fn connect_api(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Option<Json<ConnectBody>>,
-) -> Result<Json<Value>, AppError> {
-    let admin = caller.admin()?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
-    let url = start(&state, &admin, body.reconnect.as_deref()).await?;
-    Ok(Json(json!({ "authorize_url": url })))
-}
-
-async fn disconnect(state: &AppState, admin: &Admin, realm_id: &str) -> Result<bool, AppError> {
-    let realm_id = grants::parse_realm(realm_id)?;
-    state
-        .quickbooks
-        .disconnect(&realm_id, admin.audit_name())
-        .await
-        .map_err(qbo_error)
-}
-
-/// `DELETE /api/v1/companies/{realm_id}`: revoke at Intuit, delete the tokens.
-async fn disconnect_api(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(realm_id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    let admin = caller.admin()?;
-    let revoked = disconnect(&state, &admin, &realm_id).await?;
-    Ok(Json(
-        json!({ "realm_id": realm_id, "status": "disconnected", "revoked_at_intuit": revoked }),
-    ))
+    csrf: &CsrfToken,
+    title: &str,
+    body: Markup,
+) -> Markup {
+    let frame = Frame {
+        title,
+        viewer: Some(person.into()),
+        csrf: Some(csrf),
+        warnings: admin_warnings(state, person).await,
+    };
+    web::layout(state, &frame, body)
 }
 
 /// `GET /quickbooks/callback`: Intuit sends the admin back here.
@@ -297,7 +163,7 @@ async fn companies_page(
             p { "Ask an admin to connect a company or to grant you access." }
         }
     };
-    web::framed_page(&state, Some(&caller.person), &csrf, "Companies", body)
+    framed(&state, &caller.person, &csrf, "Companies", body)
         .await
         .into_response()
 }
@@ -354,15 +220,9 @@ async fn confirm_disconnect(
             a href="/companies" { "Cancel" }
         }
     };
-    web::framed_page(
-        &state,
-        Some(&caller.person),
-        &csrf,
-        "Disconnect company",
-        body,
-    )
-    .await
-    .into_response()
+    framed(&state, &caller.person, &csrf, "Disconnect company", body)
+        .await
+        .into_response()
 }
 
 async fn disconnect_form(

@@ -12,8 +12,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::keys::{self, Sealer, SecretKey};
-
-use super::{QuickBooks, Status, demo, store};
+use crate::quickbooks::{QuickBooks, Status, demo, store};
 
 #[derive(Debug, Subcommand)]
 pub enum CompanyCommand {
@@ -44,7 +43,7 @@ fn when(t: Option<i64>) -> String {
 }
 
 pub async fn company(config: &Config, command: CompanyCommand) -> anyhow::Result<()> {
-    let (db, sealer) = crate::server::open_state(config).await?;
+    let (db, sealer) = crate::state::open_state(config).await?;
     match command {
         CompanyCommand::List { json } => {
             let companies = store::list(&db).await?;
@@ -115,7 +114,7 @@ pub async fn company(config: &Config, command: CompanyCommand) -> anyhow::Result
 /// or nothing) and makes the new key the only one the database accepts. Run it with every
 /// replica stopped; replicas still running on the old key refuse to refresh until restarted.
 pub async fn rotate_key(config: &Config, args: RotateKeyArgs) -> anyhow::Result<()> {
-    let (db, old_sealer) = crate::server::open_state(config).await?;
+    let (db, old_sealer) = crate::state::open_state(config).await?;
     let old = SecretKey::load_or_create(config.secret_key.as_ref(), &config.data_dir)?;
     let new = if args.new_key_stdin {
         let mut text = String::new();
