@@ -265,7 +265,7 @@ pub async fn update(
     let target = username.trim().to_ascii_lowercase();
     let actor_id = admin.person_id();
     let action = update_action(&changes);
-    let (person, ended) = administer(db, admin, action, &target.clone(), move |tx| {
+    let (person, _) = administer(db, admin, action, &target.clone(), move |tx| {
         Box::pin(async move {
             let before = people::find_in(tx, &target).await?.ok_or_else(|| no_such_person(&target))?;
             let role = changes.role.unwrap_or(before.role);
@@ -325,7 +325,6 @@ pub async fn update(
         })
     })
     .await?;
-    if ended {}
     Ok(person)
 }
 
