@@ -152,7 +152,7 @@ async fn bearer(state: &AppState, token: &str) -> Result<Option<(Person, Credent
             .await?
             .map(|(id, person)| (person, Credential::PersonalToken { id })));
     }
-    // OAuth access tokens (`qbo_at_…`) are valid only for the MCP resource (SPEC §6), so the
+    // OAuth access tokens (`qbo_at_…`) are valid only for the MCP resource (docs/oauth.md, "Rules"), so the
     // JSON API does not accept them; `mcp::gate` checks them.
     Ok(None)
 }

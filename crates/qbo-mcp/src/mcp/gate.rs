@@ -59,7 +59,7 @@ pub async fn require_bearer(
 /// and its person (stamp and active flag) together, nothing cached.
 async fn caller(state: &AppState, token: &str) -> anyhow::Result<Option<ToolCaller>> {
     if token.starts_with(oauth::ACCESS_TOKEN_PREFIX) {
-        // A person who must change their password can do nothing else (SPEC §4).
+        // A person who must change their password can do nothing else (docs/people.md, "Invariants").
         return Ok(oauth::verify_access_token(&state.db, token)
             .await?
             .filter(|grant| !grant.person.force_password_change)

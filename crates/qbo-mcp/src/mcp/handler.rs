@@ -129,7 +129,7 @@ impl ServerHandler for McpHandler {
             }
         }
         let entry = entry.details(details);
-        // Durable before the result is returned (SPEC §7): no record, no result.
+        // Durable before the result is returned (docs/reference.md, "Audit"): no record, no result.
         audit::record_now(&self.state.db, &entry)
             .await
             .map_err(|e| {

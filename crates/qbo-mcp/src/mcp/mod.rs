@@ -1,4 +1,4 @@
-//! The MCP endpoint (SPEC §7): Streamable HTTP at `/mcp` through rmcp, serving the
+//! The MCP endpoint (docs/mcp.md): Streamable HTTP at `/mcp` through rmcp, serving the
 //! 2025-03-26, 2025-06-18, 2025-11-25 and 2026-07-28 revisions (`handler::VERSIONS`).
 //!
 //! The endpoint keeps no session state: `initialize` is answered without an `Mcp-Session-Id`,

@@ -1,4 +1,4 @@
-//! The authorization server for MCP clients (SPEC §6): metadata, client registration (dynamic,
+//! The authorization server for MCP clients (docs/oauth.md): metadata, client registration (dynamic,
 //! or by Client ID Metadata Document), authorization with PKCE, the token and revocation
 //! endpoints, and the check that turns a bearer token into a grant.
 //!

@@ -1,7 +1,7 @@
 //! Administering people: create, change (role, email, active, forced password change), delete,
 //! reset a password. Each operation takes an [`Admin`] proof and runs in one transaction that
 //! holds the `people` lock (an advisory lock on PostgreSQL, the write lock on SQLite), where it
-//! re-reads the acting admin and the target and checks the invariants of SPEC §4:
+//! re-reads the acting admin and the target and checks the invariants of docs/people.md:
 //! at least one active admin (`409 last_admin`), nobody deactivates or deletes themself
 //! (`409 self_deactivation` / `409 self_deletion`). Deactivation, a lower role and a password
 //! reset change the person's security stamp in the same transaction (`access::renew`: every

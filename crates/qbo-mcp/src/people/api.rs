@@ -1,4 +1,4 @@
-//! The JSON API for people (SPEC §5): `/api/v1/me`, `/api/v1/users`, `/api/v1/tokens`,
+//! The JSON API for people (docs/reference.md, "JSON API"): `/api/v1/me`, `/api/v1/users`, `/api/v1/tokens`,
 //! `/api/v1/allowlist`, company grants. Bodies refuse unknown fields; errors carry specific
 //! codes (see docs/people.md). Admin routes take an [`Admin`](crate::auth::Admin) from the
 //! caller, so they cannot forget the check.

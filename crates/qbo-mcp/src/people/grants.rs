@@ -106,7 +106,7 @@ pub async fn granted_realms(db: &Db, person_id: i64) -> Result<Vec<String>, AppE
 }
 
 /// Whether a person may use a company: admins always; others with a grant. (The single-company
-/// default of SPEC §4 is the connections feature's to apply, as it knows how many exist.)
+/// default (docs/reference.md, "Company grants") is the connections feature's to apply, as it knows how many exist.)
 pub async fn may_use(db: &Db, person: &Person, realm_id: &str) -> Result<bool, AppError> {
     if person.is_admin() {
         return Ok(true);

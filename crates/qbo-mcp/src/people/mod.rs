@@ -1,5 +1,5 @@
 //! People: persons and their roles, passwords, sign-in, browser sessions, personal access
-//! tokens, invitations, the identity-provider allowlist and company grants (SPEC §4).
+//! tokens, invitations, the identity-provider allowlist and company grants (docs/people.md).
 //!
 //! What other features call:
 //! - [`Role`] (`Viewer < Bookkeeper < Admin`, `as_str`/`FromStr` with the lower-case names)

@@ -1,4 +1,4 @@
-//! The people pages (SPEC §5): sign-in, first-run setup, invitation and password links,
+//! The people pages (docs/reference.md, "Pages"): sign-in, first-run setup, invitation and password links,
 //! onboarding, my account (password, tokens), people (add by invitation or password, role,
 //! company grants, deactivate/activate/delete with a confirmation page) and the allowlist.
 //! Server-rendered, no JavaScript, every field labelled, errors next to their field. Every

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use crate::error::AppError;
 use crate::secret::Secret;
 
-/// SPEC §4: at least 12 characters, at most 1024 bytes.
+/// docs/people.md ("Signing in"): at least 12 characters, at most 1024 bytes.
 pub const MIN_CHARS: usize = 12;
 pub const MAX_BYTES: usize = 1024;
 

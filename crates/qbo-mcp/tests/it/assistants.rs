@@ -2,7 +2,7 @@
 //! `@modelcontextprotocol/client`) discover, register (dynamically or by a Client ID Metadata
 //! Document this test serves), send a person through sign-in and consent (an HTTP client with a
 //! cookie jar), exchange the code, list and call tools, refresh and revoke — against the real
-//! server. Then every refusal SPEC §6 asks for, driven over HTTP.
+//! server. Then every refusal docs/oauth.md promises, driven over HTTP.
 
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-//! Every refusal SPEC §6 asks of the authorization server and `/mcp`, over HTTP against the
+//! Every refusal docs/oauth.md promises of the authorization server and `/mcp`, over HTTP against the
 //! real server on both backends: wrong PKCE verifier, redirect mismatch at the token endpoint,
 //! expired and replayed codes, refresh-token reuse after rotation (and the window before it),
 //! denied consent, CSRF on the consent form, the token of a deactivated person, a foreign

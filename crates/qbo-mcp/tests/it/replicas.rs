@@ -1,4 +1,4 @@
-//! Company connections across server processes (SPEC §8), over HTTP and MCP against an
+//! Company connections across server processes (docs/connections.md), over HTTP and MCP against an
 //! external simulator playing Intuit: replicas on one database refresh a company's tokens once
 //! for a storm of tool calls, lose nothing when one dies at any step of a refresh, stay
 //! together inside Intuit's limits, and never send anyone but the connecting admin to Intuit.
