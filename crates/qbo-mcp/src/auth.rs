@@ -6,10 +6,13 @@
 //!   the password change and sign-out take this).
 //! - [`Caller`]: a signed-in person cleared to act (`force_password_change` refused with
 //!   `403 password_change_required`).
-//! - [`Admin`]: only [`Caller::admin`] (or the command line's [`Admin::console`]) can make one,
-//!   so an admin-only operation that takes `&Admin` cannot be called without the check.
+//! - [`Admin`]: only [`Caller::admin`] (which [`AdminPage`] calls) or the command line's
+//!   [`Admin::console`] can make one, so an admin-only operation that takes `&Admin` cannot
+//!   be called without the check.
 //! - [`PageCaller`]: like `Caller`, but for pages: an anonymous browser is redirected to
 //!   `/login?next=<path>` and one that must change its password to `/account/password`.
+//! - [`AdminPage`]: a `PageCaller` who is an admin, with the [`Admin`] proof; anyone else
+//!   gets the `403` error page.
 //!
 //! CSRF is checked before any of this, for every state-changing request that carries our
 //! cookies (see `web::csrf`). Bearer tokens: personal access tokens (`qbo_pat_…`) here; the
@@ -266,6 +269,27 @@ impl FromRequestParts<AppState> for PageCaller {
             }
             Err(e) => Err(PageRejection::Error(e)),
         }
+    }
+}
+
+/// A page's caller who must be an admin: [`PageCaller`] first (anonymous browsers go to the
+/// sign-in page), then [`Caller::admin`], whose `403` is shown as the error page.
+#[derive(Debug, Clone)]
+pub struct AdminPage {
+    pub caller: Caller,
+    pub admin: Admin,
+}
+
+impl FromRequestParts<AppState> for AdminPage {
+    type Rejection = PageRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, PageRejection> {
+        let PageCaller(caller) = PageCaller::from_request_parts(parts, state).await?;
+        let admin = caller.admin().map_err(PageRejection::Error)?;
+        Ok(AdminPage { caller, admin })
     }
 }
 

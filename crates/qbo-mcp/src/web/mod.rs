@@ -146,6 +146,27 @@ pub fn error_page(e: AppError) -> Response {
     (status, page).into_response()
 }
 
+/// A page handler's error: shown as [`error_page`] with the error's status. Anything that
+/// converts into an [`AppError`] converts into it, so page handlers use `?` and return
+/// [`PageResult`].
+#[derive(Debug)]
+pub struct PageError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.0)
+    }
+}
+
+/// What a page handler returns: the page (or a redirect), or the error page.
+pub type PageResult<T = Response> = Result<T, PageError>;
+
 /// A field's error message, shown next to it.
 pub fn field_error(message: Option<&str>) -> Markup {
     html! {

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::auth::{Caller, PageCaller, SignedIn};
+use crate::auth::{AdminPage, Caller, PageCaller, SignedIn};
 use crate::error::AppError;
 use crate::people::{
     self, Person, Role, access, admin, allowlist, grants, invites, parse_role, password, signin,
@@ -22,7 +22,7 @@ use crate::people::{
 };
 use crate::secret::Secret;
 use crate::state::AppState;
-use crate::web::{self, CsrfToken, field_error};
+use crate::web::{self, CsrfToken, PageResult, field_error};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -184,10 +184,8 @@ async fn login(
     headers: HeaderMap,
     csrf: CsrfToken,
     Form(form): Form<LoginForm>,
-) -> Response {
-    if let Err(e) = csrf.require_checked() {
-        return web::error_page(e);
-    }
+) -> PageResult {
+    csrf.require_checked()?;
     let next = web::safe_next(form.next.as_deref());
     let ip = web::client_ip(&state, Some(peer), &headers);
     match signin::with_password(&state.db, &form.username, &form.password, ip).await {
@@ -195,7 +193,11 @@ async fn login(
             if let Some(old) = web::cookie(&headers, &web::session_cookie_name(&state)) {
                 let _ = people::session::end(&state.db, &old).await;
             }
-            with_session_cookie(&state, see_other(&after_sign_in(&person, &next)), &cookie)
+            Ok(with_session_cookie(
+                &state,
+                see_other(&after_sign_in(&person, &next)),
+                &cookie,
+            ))
         }
         Err(e) => {
             let status = e.status;
@@ -212,7 +214,7 @@ async fn login(
             if let Some(secs) = retry {
                 r.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }
-            r
+            Ok(r)
         }
     }
 }
@@ -278,26 +280,29 @@ fn setup_form(
     }
 }
 
+/// An invitation, password or setup link that does not exist, was used, or is for another
+/// purpose.
+fn link_not_valid() -> AppError {
+    AppError::not_found("This link is not valid.").with_code("invite_not_found")
+}
+
 async fn setup_page(
     State(state): State<AppState>,
     csrf: CsrfToken,
     Path(token): Path<String>,
-) -> Response {
-    match invites::check(&state.db, &token).await {
-        Ok(link) if link.purpose == invites::Purpose::Setup => render(
-            &state,
-            None,
-            &csrf,
-            "Setup",
-            setup_form(&csrf, &token, "", "", None),
-        )
-        .await
-        .into_response(),
-        Ok(_) => web::error_page(
-            AppError::not_found("This link is not valid.").with_code("invite_not_found"),
-        ),
-        Err(e) => web::error_page(e),
+) -> PageResult<Markup> {
+    let link = invites::check(&state.db, &token).await?;
+    if link.purpose != invites::Purpose::Setup {
+        return Err(link_not_valid().into());
     }
+    Ok(render(
+        &state,
+        None,
+        &csrf,
+        "Setup",
+        setup_form(&csrf, &token, "", "", None),
+    )
+    .await)
 }
 
 async fn setup(
@@ -305,10 +310,8 @@ async fn setup(
     csrf: CsrfToken,
     Path(token): Path<String>,
     Form(form): Form<SetupForm>,
-) -> Response {
-    if let Err(e) = csrf.require_checked() {
-        return web::error_page(e);
-    }
+) -> PageResult {
+    csrf.require_checked()?;
     match invites::complete_setup(
         &state.db,
         &token,
@@ -318,11 +321,11 @@ async fn setup(
     )
     .await
     {
-        Ok((person, cookie)) => with_session_cookie(
+        Ok((person, cookie)) => Ok(with_session_cookie(
             &state,
             see_other(&after_sign_in(&person, "/people")),
             &cookie,
-        ),
+        )),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             let body = setup_form(
                 &csrf,
@@ -331,9 +334,9 @@ async fn setup(
                 form.email.as_deref().unwrap_or(""),
                 Some(&e),
             );
-            (e.status, render(&state, None, &csrf, "Setup", body).await).into_response()
+            Ok((e.status, render(&state, None, &csrf, "Setup", body).await).into_response())
         }
-        Err(e) => web::error_page(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -361,25 +364,22 @@ async fn invite_page(
     State(state): State<AppState>,
     csrf: CsrfToken,
     Path(token): Path<String>,
-) -> Response {
-    match invites::check(&state.db, &token).await {
-        Ok(invites::Link {
-            person: Some(person),
-            ..
-        }) => render(
-            &state,
-            None,
-            &csrf,
-            "Welcome",
-            invite_form(&csrf, &token, &person, None),
-        )
-        .await
-        .into_response(),
-        Ok(_) => web::error_page(
-            AppError::not_found("This link is not valid.").with_code("invite_not_found"),
-        ),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult<Markup> {
+    let invites::Link {
+        person: Some(person),
+        ..
+    } = invites::check(&state.db, &token).await?
+    else {
+        return Err(link_not_valid().into());
+    };
+    Ok(render(
+        &state,
+        None,
+        &csrf,
+        "Welcome",
+        invite_form(&csrf, &token, &person, None),
+    )
+    .await)
 }
 
 async fn accept_invite(
@@ -387,29 +387,27 @@ async fn accept_invite(
     csrf: CsrfToken,
     Path(token): Path<String>,
     Form(form): Form<PasswordForm>,
-) -> Response {
-    if let Err(e) = csrf.require_checked() {
-        return web::error_page(e);
-    }
+) -> PageResult {
+    csrf.require_checked()?;
     match invites::accept(&state.db, &token, &form.password).await {
-        Ok((person, cookie)) => with_session_cookie(
+        Ok((person, cookie)) => Ok(with_session_cookie(
             &state,
             see_other(&after_sign_in(&person, "/account")),
             &cookie,
-        ),
+        )),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            match invites::check(&state.db, &token).await {
-                Ok(invites::Link {
-                    person: Some(person),
-                    ..
-                }) => {
-                    let body = invite_form(&csrf, &token, &person, Some(&e.message));
-                    (e.status, render(&state, None, &csrf, "Welcome", body).await).into_response()
-                }
-                _ => web::error_page(e),
-            }
+            // The form again with the refusal, while the link still names its person.
+            let Ok(invites::Link {
+                person: Some(person),
+                ..
+            }) = invites::check(&state.db, &token).await
+            else {
+                return Err(e.into());
+            };
+            let body = invite_form(&csrf, &token, &person, Some(&e.message));
+            Ok((e.status, render(&state, None, &csrf, "Welcome", body).await).into_response())
         }
-        Err(e) => web::error_page(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -448,11 +446,9 @@ async fn finish_onboarding(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     Form(form): Form<NextForm>,
-) -> Response {
-    if let Err(e) = people::mark_onboarded(&state.db, caller.person.id).await {
-        return web::error_page(e);
-    }
-    see_other(&web::safe_next(form.next.as_deref()))
+) -> PageResult {
+    people::mark_onboarded(&state.db, caller.person.id).await?;
+    Ok(see_other(&web::safe_next(form.next.as_deref())))
 }
 
 fn token_list(csrf: &CsrfToken, list: &[tokens::TokenInfo]) -> Markup {
@@ -528,13 +524,9 @@ async fn account_page(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     csrf: CsrfToken,
-) -> Response {
-    match account_body(&state, &caller, &csrf, None, None).await {
-        Ok(body) => render(&state, Some(&caller.person), &csrf, "My account", body)
-            .await
-            .into_response(),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult<Markup> {
+    let body = account_body(&state, &caller, &csrf, None, None).await?;
+    Ok(render(&state, Some(&caller.person), &csrf, "My account", body).await)
 }
 
 #[derive(Deserialize)]
@@ -547,57 +539,54 @@ async fn create_token(
     PageCaller(caller): PageCaller,
     csrf: CsrfToken,
     Form(form): Form<TokenForm>,
-) -> Response {
-    let result = super::api::create_token_for(&state, &caller.person, &form.name).await;
-    let (token, error) = match &result {
-        Ok((_, t)) => (Some(t.expose().as_str()), None),
-        Err(e) if e.status.is_client_error() => (None, Some(e.message.as_str())),
-        Err(_) => {
-            return web::error_page(
-                result
-                    .err()
-                    .unwrap_or_else(|| AppError::internal(anyhow::anyhow!("token"))),
-            );
-        }
+) -> PageResult {
+    // A refusal (a bad name) is shown next to the field; anything else is the error page.
+    let (token, refusal) =
+        match super::api::create_token_for(&state, &caller.person, &form.name).await {
+            Ok((_, t)) => (Some(t), None),
+            Err(e) if e.status.is_client_error() => (None, Some(e)),
+            Err(e) => return Err(e.into()),
+        };
+    let body = account_body(
+        &state,
+        &caller,
+        &csrf,
+        token.as_ref().map(|t| t.expose().as_str()),
+        refusal.as_ref().map(|e| e.message.as_str()),
+    )
+    .await?;
+    let status = if refusal.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::CREATED
     };
-    match account_body(&state, &caller, &csrf, token, error).await {
-        Ok(body) => {
-            let status = if error.is_some() {
-                StatusCode::UNPROCESSABLE_ENTITY
-            } else {
-                StatusCode::CREATED
-            };
-            (
-                status,
-                render(&state, Some(&caller.person), &csrf, "My account", body).await,
-            )
-                .into_response()
-        }
-        Err(e) => web::error_page(e),
-    }
+    Ok((
+        status,
+        render(&state, Some(&caller.person), &csrf, "My account", body).await,
+    )
+        .into_response())
 }
 
 async fn revoke_token(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
-) -> Response {
-    match super::api::revoke_token_of(&state, &caller.person, id).await {
-        Ok(()) => see_other("/account"),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult {
+    super::api::revoke_token_of(&state, &caller.person, id).await?;
+    Ok(see_other("/account"))
 }
 
 async fn sign_out_everywhere(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
-) -> Response {
+) -> PageResult {
     let from_browser = caller.session_hash().is_some();
-    match access::sign_out_everywhere(&state.db, &caller.person, from_browser).await {
-        Ok(Some(cookie)) => with_session_cookie(&state, see_other("/account"), &cookie),
-        Ok(None) => see_other("/login"),
-        Err(e) => web::error_page(e),
-    }
+    Ok(
+        match access::sign_out_everywhere(&state.db, &caller.person, from_browser).await? {
+            Some(cookie) => with_session_cookie(&state, see_other("/account"), &cookie),
+            None => see_other("/login"),
+        },
+    )
 }
 
 fn password_form(csrf: &CsrfToken, person: &Person, error: Option<&AppError>) -> Markup {
@@ -660,9 +649,9 @@ async fn change_password(
     who: Result<SignedIn, AppError>,
     csrf: CsrfToken,
     Form(form): Form<ChangePasswordForm>,
-) -> Response {
+) -> PageResult {
     let Ok(who) = who else {
-        return see_other("/login?next=%2Faccount%2Fpassword");
+        return Ok(see_other("/login?next=%2Faccount%2Fpassword"));
     };
     match password::change_own(
         &state.db,
@@ -674,8 +663,8 @@ async fn change_password(
     )
     .await
     {
-        Ok(Some(cookie)) => with_session_cookie(&state, see_other("/account"), &cookie),
-        Ok(None) => see_other("/login"),
+        Ok(Some(cookie)) => Ok(with_session_cookie(&state, see_other("/account"), &cookie)),
+        Ok(None) => Ok(see_other("/login")),
         Err(e) if e.status.is_client_error() => {
             let body = password_form(&csrf, &who.person, Some(&e));
             let mut r = (
@@ -686,9 +675,9 @@ async fn change_password(
             if let Some(secs) = e.retry_after {
                 r.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }
-            r
+            Ok(r)
         }
-        Err(e) => web::error_page(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -704,16 +693,10 @@ fn role_select(id: &str, current: Role) -> Markup {
 
 async fn people_page(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, .. }: AdminPage,
     csrf: CsrfToken,
-) -> Response {
-    if let Err(e) = caller.admin() {
-        return web::error_page(e);
-    }
-    let list = match people::list(&state.db).await {
-        Ok(l) => l,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult<Markup> {
+    let list = people::list(&state.db).await?;
     let body = html! {
         h1 { "People" }
         p { a.button href="/people/new" { "Add a person" } }
@@ -732,9 +715,7 @@ async fn people_page(
             }
         }
     };
-    render(&state, Some(&caller.person), &csrf, "People", body)
-        .await
-        .into_response()
+    Ok(render(&state, Some(&caller.person), &csrf, "People", body).await)
 }
 
 fn new_person_form(csrf: &CsrfToken, form: &NewPersonForm, error: Option<&AppError>) -> Markup {
@@ -782,16 +763,11 @@ fn new_person_form(csrf: &CsrfToken, form: &NewPersonForm, error: Option<&AppErr
 
 async fn new_person_page(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, .. }: AdminPage,
     csrf: CsrfToken,
-) -> Response {
-    if let Err(e) = caller.admin() {
-        return web::error_page(e);
-    }
+) -> Markup {
     let body = new_person_form(&csrf, &NewPersonForm::default(), None);
-    render(&state, Some(&caller.person), &csrf, "Add a person", body)
-        .await
-        .into_response()
+    render(&state, Some(&caller.person), &csrf, "Add a person", body).await
 }
 
 #[derive(Deserialize, Default)]
@@ -805,14 +781,10 @@ struct NewPersonForm {
 
 async fn add_person(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, admin }: AdminPage,
     csrf: CsrfToken,
     Form(form): Form<NewPersonForm>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
     let invite = form.method.as_deref() != Some("password");
     let result = async {
         let role = parse_role(form.role.as_deref().unwrap_or("viewer"))?;
@@ -861,21 +833,21 @@ async fn add_person(
                 }
                 p { a href={ "/people/" (created.person.username) } { "Manage " (created.person.username) } " · " a href="/people" { "Back to people" } }
             };
-            (
+            Ok((
                 StatusCode::CREATED,
                 render(&state, Some(&caller.person), &csrf, "Person added", body).await,
             )
-                .into_response()
+                .into_response())
         }
         Err(e) if e.status.is_client_error() => {
             let body = new_person_form(&csrf, &form, Some(&e));
-            (
+            Ok((
                 e.status,
                 render(&state, Some(&caller.person), &csrf, "Add a person", body).await,
             )
-                .into_response()
+                .into_response())
         }
-        Err(e) => web::error_page(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -941,42 +913,36 @@ async fn person_body(
     })
 }
 
+/// The person named `username`, or `404` with a sentence naming them.
+async fn find_person(state: &AppState, username: &str) -> Result<Person, AppError> {
+    people::find(&state.db, username)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("There is no person named `{username}`.")))
+}
+
 async fn show_person(
     state: &AppState,
     caller: &Caller,
     csrf: &CsrfToken,
     username: &str,
     notice: Option<AppError>,
-) -> Response {
-    let person = match people::find(&state.db, username).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return web::error_page(AppError::not_found(format!(
-                "There is no person named `{username}`."
-            )));
-        }
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
+    let person = find_person(state, username).await?;
     let status = notice.as_ref().map_or(StatusCode::OK, |e| e.status);
-    match person_body(state, csrf, &person, notice.as_ref()).await {
-        Ok(body) => (
-            status,
-            render(state, Some(&caller.person), csrf, &person.username, body).await,
-        )
-            .into_response(),
-        Err(e) => web::error_page(e),
-    }
+    let body = person_body(state, csrf, &person, notice.as_ref()).await?;
+    Ok((
+        status,
+        render(state, Some(&caller.person), csrf, &person.username, body).await,
+    )
+        .into_response())
 }
 
 async fn person_page(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, .. }: AdminPage,
     csrf: CsrfToken,
     Path(username): Path<String>,
-) -> Response {
-    if let Err(e) = caller.admin() {
-        return web::error_page(e);
-    }
+) -> PageResult {
     show_person(&state, &caller, &csrf, &username, None).await
 }
 
@@ -992,27 +958,23 @@ async fn after_change(
     csrf: &CsrfToken,
     username: &str,
     result: Result<(), AppError>,
-) -> Response {
+) -> PageResult {
     match result {
-        Ok(()) => see_other(&format!("/people/{}", web::encode(username))),
+        Ok(()) => Ok(see_other(&format!("/people/{}", web::encode(username)))),
         Err(e) if e.status.is_client_error() => {
             show_person(state, caller, csrf, username, Some(e)).await
         }
-        Err(e) => web::error_page(e),
+        Err(e) => Err(e.into()),
     }
 }
 
 async fn set_role(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, admin }: AdminPage,
     csrf: CsrfToken,
     Path(username): Path<String>,
     Form(form): Form<RoleForm>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
     let result = async {
         let role = parse_role(&form.role)?;
         admin::update(
@@ -1038,29 +1000,21 @@ struct GrantForm {
 
 async fn add_grant(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, admin }: AdminPage,
     csrf: CsrfToken,
     Path(username): Path<String>,
     Form(form): Form<GrantForm>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
     let result = grants::grant(&state.db, &admin, &form.realm_id, &username).await;
     after_change(&state, &caller, &csrf, &username, result).await
 }
 
 async fn remove_grant(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, admin }: AdminPage,
     csrf: CsrfToken,
     Path((username, realm)): Path<(String, String)>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
     let result = grants::revoke(&state.db, &admin, &realm, &username).await;
     after_change(&state, &caller, &csrf, &username, result).await
 }
@@ -1092,27 +1046,19 @@ fn action_text(action: &str) -> Option<(&'static str, &'static str, bool)> {
     }
 }
 
+/// An address under `/people/{username}/confirm/` that names no action.
+fn no_such_action() -> AppError {
+    AppError::not_found("There is nothing at this address.")
+}
+
 async fn confirm_page(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, .. }: AdminPage,
     csrf: CsrfToken,
     Path((username, action)): Path<(String, String)>,
-) -> Response {
-    if let Err(e) = caller.admin() {
-        return web::error_page(e);
-    }
-    let Some((verb, consequence, danger)) = action_text(&action) else {
-        return web::error_page(AppError::not_found("There is nothing at this address."));
-    };
-    let person = match people::find(&state.db, &username).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return web::error_page(AppError::not_found(format!(
-                "There is no person named `{username}`."
-            )));
-        }
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult<Markup> {
+    let (verb, consequence, danger) = action_text(&action).ok_or_else(no_such_action)?;
+    let person = find_person(&state, &username).await?;
     let body = html! {
         h1 { (verb) " " (person.username) "?" }
         p { (consequence) }
@@ -1123,21 +1069,15 @@ async fn confirm_page(
             a href={ "/people/" (person.username) } { "Cancel" }
         }
     };
-    render(&state, Some(&caller.person), &csrf, "Confirm", body)
-        .await
-        .into_response()
+    Ok(render(&state, Some(&caller.person), &csrf, "Confirm", body).await)
 }
 
 async fn confirmed(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, admin }: AdminPage,
     csrf: CsrfToken,
     Path((username, action)): Path<(String, String)>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
     let active = |on: bool| admin::Changes {
         is_active: Some(on),
         ..Default::default()
@@ -1150,7 +1090,7 @@ async fn confirmed(
             .await
             .map(drop),
         "delete" => match admin::delete(&state.db, &admin, &username).await {
-            Ok(()) => return see_other("/people"),
+            Ok(()) => return Ok(see_other("/people")),
             Err(e) => Err(e),
         },
         "reset-password" => {
@@ -1163,14 +1103,16 @@ async fn confirmed(
                         p { code.token { (link.as_ref().map(|l| l.expose().as_str()).unwrap_or("")) } }
                         p { a href={ "/people/" (username) } { "Back" } }
                     };
-                    return render(&state, Some(&caller.person), &csrf, "Password link", body)
-                        .await
-                        .into_response();
+                    return Ok(
+                        render(&state, Some(&caller.person), &csrf, "Password link", body)
+                            .await
+                            .into_response(),
+                    );
                 }
                 Err(e) => Err(e),
             }
         }
-        _ => return web::error_page(AppError::not_found("There is nothing at this address.")),
+        _ => return Err(no_such_action().into()),
     };
     after_change(&state, &caller, &csrf, &username, result).await
 }
@@ -1218,18 +1160,11 @@ async fn allowlist_body(
 
 async fn allowlist_page(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, .. }: AdminPage,
     csrf: CsrfToken,
-) -> Response {
-    if let Err(e) = caller.admin() {
-        return web::error_page(e);
-    }
-    match allowlist_body(&state, &csrf, None).await {
-        Ok(body) => render(&state, Some(&caller.person), &csrf, "Allowlist", body)
-            .await
-            .into_response(),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult<Markup> {
+    let body = allowlist_body(&state, &csrf, None).await?;
+    Ok(render(&state, Some(&caller.person), &csrf, "Allowlist", body).await)
 }
 
 #[derive(Deserialize)]
@@ -1240,31 +1175,26 @@ struct AllowForm {
 
 async fn add_allowlist(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, admin }: AdminPage,
     csrf: CsrfToken,
     Form(form): Form<AllowForm>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
     let result = async {
         let role = parse_role(form.role.as_deref().unwrap_or("viewer"))?;
         allowlist::add(&state.db, &admin, &form.entry, role).await
     }
     .await;
     match result {
-        Ok(_) => see_other("/allowlist"),
-        Err(e) if e.status.is_client_error() => match allowlist_body(&state, &csrf, Some(&e)).await
-        {
-            Ok(body) => (
+        Ok(_) => Ok(see_other("/allowlist")),
+        Err(e) if e.status.is_client_error() => {
+            let body = allowlist_body(&state, &csrf, Some(&e)).await?;
+            Ok((
                 e.status,
                 render(&state, Some(&caller.person), &csrf, "Allowlist", body).await,
             )
-                .into_response(),
-            Err(e) => web::error_page(e),
-        },
-        Err(e) => web::error_page(e),
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1275,13 +1205,10 @@ struct EntryQuery {
 
 async fn confirm_remove_allowlist(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, .. }: AdminPage,
     csrf: CsrfToken,
     Query(q): Query<EntryQuery>,
-) -> Response {
-    if let Err(e) = caller.admin() {
-        return web::error_page(e);
-    }
+) -> Markup {
     let body = html! {
         h1 { "Remove " (q.entry) "?" }
         p { "People matching it can no longer sign in through the identity provider (password sign-in is not affected)." }
@@ -1293,22 +1220,14 @@ async fn confirm_remove_allowlist(
             a href="/allowlist" { "Cancel" }
         }
     };
-    render(&state, Some(&caller.person), &csrf, "Confirm", body)
-        .await
-        .into_response()
+    render(&state, Some(&caller.person), &csrf, "Confirm", body).await
 }
 
 async fn remove_allowlist(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { admin, .. }: AdminPage,
     Form(form): Form<AllowForm>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
-    match allowlist::remove(&state.db, &admin, &form.entry).await {
-        Ok(()) => see_other("/allowlist"),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult {
+    allowlist::remove(&state.db, &admin, &form.entry).await?;
+    Ok(see_other("/allowlist"))
 }
