@@ -3,20 +3,20 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::{self, NewEntry, Outcome};
-use crate::auth::PageCaller;
+use crate::auth::{AdminPage, PageCaller};
 use crate::error::AppError;
 use crate::people::Person;
 use crate::quickbooks::Status;
 use crate::quickbooks::connect::Callback;
 use crate::state::AppState;
-use crate::web::{self, CsrfToken, Frame};
+use crate::web::{self, CsrfToken, Frame, PageResult};
 
 use super::{admin_ref, admin_warnings, connect_error, disconnect, start, visible_companies};
 
@@ -51,17 +51,10 @@ async fn framed(
 /// `GET /quickbooks/callback`: Intuit sends the admin back here.
 async fn callback(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { admin, .. }: AdminPage,
     Query(query): Query<Callback>,
-) -> Response {
-    let admin = match caller.admin() {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
-    let admin_ref = match admin_ref(&admin) {
-        Ok(a) => a,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult {
+    let admin_ref = admin_ref(&admin)?;
     let realm_hint = query.realm_id.clone();
     match state.quickbooks.finish_connect(&admin_ref, query).await {
         Ok(done) => {
@@ -70,17 +63,14 @@ async fn callback(
             } else {
                 "company.connect"
             };
-            if let Err(e) = audit::record_now(
+            audit::record_now(
                 &state.db,
                 &NewEntry::new(Some(admin.audit_name()), action, Outcome::Ok)
                     .company(done.realm_id.clone())
                     .details(json!({ "name": done.name })),
             )
-            .await
-            {
-                return web::error_page(e);
-            }
-            Redirect::to(&format!("/companies?connected={}", done.realm_id)).into_response()
+            .await?;
+            Ok(Redirect::to(&format!("/companies?connected={}", done.realm_id)).into_response())
         }
         Err(e) => {
             let _ = audit::record_now(
@@ -89,7 +79,7 @@ async fn callback(
                     .details(json!({ "realm_id": realm_hint, "error": e.to_string() })),
             )
             .await;
-            web::error_page(connect_error(e))
+            Err(connect_error(e).into())
         }
     }
 }
@@ -111,11 +101,8 @@ async fn companies_page(
     PageCaller(caller): PageCaller,
     csrf: CsrfToken,
     Query(q): Query<PageQuery>,
-) -> Response {
-    let companies = match visible_companies(&state, &caller.person).await {
-        Ok(c) => c,
-        Err(e) => return web::error_page(e),
-    };
+) -> PageResult<Markup> {
+    let companies = visible_companies(&state, &caller.person).await?;
     let admin = caller.person.is_admin();
     let body = html! {
         h1 { "Companies" }
@@ -163,9 +150,7 @@ async fn companies_page(
             p { "Ask an admin to connect a company or to grant you access." }
         }
     };
-    framed(&state, &caller.person, &csrf, "Companies", body)
-        .await
-        .into_response()
+    Ok(framed(&state, &caller.person, &csrf, "Companies", body).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,40 +161,30 @@ struct ConnectForm {
 /// `POST /companies/connect`: start Intuit's flow from the page.
 async fn connect_form(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { admin, .. }: AdminPage,
     axum::Form(form): axum::Form<ConnectForm>,
-) -> Response {
-    let result = async {
-        let admin = caller.admin()?;
-        start(
-            &state,
-            &admin,
-            form.reconnect.as_deref().filter(|r| !r.is_empty()),
-        )
-        .await
-    }
-    .await;
-    match result {
-        Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult {
+    let url = start(
+        &state,
+        &admin,
+        form.reconnect.as_deref().filter(|r| !r.is_empty()),
+    )
+    .await?;
+    Ok(Redirect::to(&url).into_response())
 }
 
 /// `GET /companies/{realm_id}/disconnect`: ask before disconnecting.
 async fn confirm_disconnect(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { caller, .. }: AdminPage,
     csrf: CsrfToken,
     Path(realm_id): Path<String>,
-) -> Response {
-    if let Err(e) = caller.admin() {
-        return web::error_page(e);
-    }
-    let company = match state.quickbooks.company(&realm_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return web::error_page(AppError::not_found("There is no such company.")),
-        Err(e) => return web::error_page(e.into()),
-    };
+) -> PageResult<Markup> {
+    let company = state
+        .quickbooks
+        .company(&realm_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("There is no such company."))?;
     let body = html! {
         h1 { "Disconnect " (company.name) "?" }
         p { "The connection is revoked at QuickBooks and its tokens are deleted. Every assistant loses access to this company until an admin connects it again." }
@@ -220,23 +195,14 @@ async fn confirm_disconnect(
             a href="/companies" { "Cancel" }
         }
     };
-    framed(&state, &caller.person, &csrf, "Disconnect company", body)
-        .await
-        .into_response()
+    Ok(framed(&state, &caller.person, &csrf, "Disconnect company", body).await)
 }
 
 async fn disconnect_form(
     State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
+    AdminPage { admin, .. }: AdminPage,
     Path(realm_id): Path<String>,
-) -> Response {
-    let result = async {
-        let admin = caller.admin()?;
-        disconnect(&state, &admin, &realm_id).await
-    }
-    .await;
-    match result {
-        Ok(_) => Redirect::to("/companies").into_response(),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult {
+    disconnect(&state, &admin, &realm_id).await?;
+    Ok(Redirect::to("/companies").into_response())
 }

@@ -23,7 +23,7 @@ use crate::on_tx;
 use crate::people::{self, Person, tokens};
 use crate::state::AppState;
 use crate::time::time_text;
-use crate::web::{self, CsrfToken, Frame};
+use crate::web::{self, CsrfToken, Frame, PageResult};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -130,11 +130,9 @@ async fn revoke_form(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
-) -> Response {
-    match revoke_for(&state, &caller.person, id).await {
-        Ok(()) => Redirect::to("/assistants").into_response(),
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult {
+    revoke_for(&state, &caller.person, id).await?;
+    Ok(Redirect::to("/assistants").into_response())
 }
 
 /// `GET /assistants`.
@@ -142,11 +140,8 @@ async fn page(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     csrf: CsrfToken,
-) -> Response {
-    match render(&state, &caller.person, &csrf).await {
-        Ok(r) => r,
-        Err(e) => web::error_page(e),
-    }
+) -> PageResult {
+    Ok(render(&state, &caller.person, &csrf).await?)
 }
 
 async fn render(state: &AppState, person: &Person, csrf: &CsrfToken) -> Result<Response, AppError> {

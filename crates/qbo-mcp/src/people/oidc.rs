@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -37,7 +37,8 @@ use crate::people::{Person, admin, allowlist, session};
 use crate::secret::{Secret, token_hash};
 use crate::state::AppState;
 use crate::time::now;
-use crate::{on_db, on_tx, web};
+use crate::web::{self, PageError, PageResult};
+use crate::{on_db, on_tx};
 
 /// How long a started sign-in may take at the provider.
 const PENDING_SECS: i64 = 600;
@@ -129,23 +130,19 @@ struct StartQuery {
 }
 
 /// `GET /login/oidc`: off to the provider, with the binding cookie.
-async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
-    match begin(&state, &web::safe_next(q.next.as_deref())).await {
-        Ok((url, csrf)) => {
-            let mut r = Redirect::to(&url).into_response();
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                web::set_cookie(
-                    &state,
-                    binding_cookie_name(&state),
-                    csrf.secret(),
-                    Some(PENDING_SECS),
-                ),
-            );
-            r
-        }
-        Err(e) => web::error_page(e),
-    }
+async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -> PageResult {
+    let (url, csrf) = begin(&state, &web::safe_next(q.next.as_deref())).await?;
+    let mut r = Redirect::to(&url).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_cookie(
+            &state,
+            binding_cookie_name(&state),
+            csrf.secret(),
+            Some(PENDING_SECS),
+        ),
+    );
+    Ok(r)
 }
 
 /// Starts a sign-in: the provider's URL, and the state to bind to the browser.
@@ -199,15 +196,16 @@ async fn callback(
     ConnectInfo(_peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
-) -> Response {
+) -> PageResult {
     let bound = web::cookie(&headers, binding_cookie_name(&state));
     if !same_browser(bound.as_deref(), q.state.as_deref()) {
         // Neither the pending sign-in nor the cookie is touched: the browser that started the
         // sign-in can still finish it.
-        return web::error_page(AppError::bad_request(
+        return Err(AppError::bad_request(
             "oidc_browser_mismatch",
             "This sign-in was started in another browser, or this browser no longer has its cookie. Start again from the sign-in page, in this browser.",
-        ));
+        )
+        .into());
     }
     let clear = web::set_cookie(&state, binding_cookie_name(&state), "", Some(0));
     let mut response = match finish(&state, q).await {
@@ -228,10 +226,11 @@ async fn callback(
             );
             r
         }
-        Err(e) => web::error_page(e),
+        // The error page too ends the pending sign-in's cookie.
+        Err(e) => PageError(e).into_response(),
     };
     response.headers_mut().append(header::SET_COOKIE, clear);
-    response
+    Ok(response)
 }
 
 /// Whether the callback's `state` is the one this browser's binding cookie holds.
