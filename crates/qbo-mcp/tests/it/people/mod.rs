@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod concurrency;
 pub mod oidc;
+mod pages;
 mod signin;
 
 use reqwest::StatusCode;
