@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -96,23 +96,12 @@ async fn sign_out_everywhere(
 }
 
 /// `204`, with the re-issued session cookie if there is one.
-fn no_content_with_session(
-    state: &AppState,
-    cookie: Option<crate::secret::Secret<String>>,
-) -> Response {
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    if let Some(cookie) = cookie {
-        r.headers_mut().append(
-            header::SET_COOKIE,
-            web::set_cookie(
-                state,
-                &web::session_cookie_name(state),
-                cookie.expose(),
-                None,
-            ),
-        );
+fn no_content_with_session(state: &AppState, cookie: Option<Secret<String>>) -> Response {
+    let response = StatusCode::NO_CONTENT.into_response();
+    match cookie {
+        Some(cookie) => web::with_session_cookie(state, response, &cookie),
+        None => response,
     }
-    r
 }
 
 async fn list_users(

@@ -284,6 +284,20 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// `response` with a (new) browser session cookie set, for sign-in and for a session
+/// re-issued under a new security stamp.
+pub fn with_session_cookie(
+    state: &AppState,
+    mut response: Response,
+    cookie: &crate::secret::Secret<String>,
+) -> Response {
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, &session_cookie_name(state), cookie.expose(), None),
+    );
+    response
+}
+
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure over HTTPS. `max_age: None`
 /// makes a browser-session cookie; `Some(0)` deletes it.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {

@@ -18,7 +18,8 @@ use crate::secret::Secret;
 use crate::state::AppState;
 use crate::web::{self, CsrfToken, PageResult, field_error};
 
-use super::{render, see_other, with_session_cookie};
+use super::{render, see_other};
+use crate::web::with_session_cookie;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

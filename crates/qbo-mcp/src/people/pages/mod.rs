@@ -12,12 +12,10 @@ mod directory;
 mod signin;
 
 use axum::Router;
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use crate::people::{Person, Role};
-use crate::secret::Secret;
 use crate::state::AppState;
 use crate::web::{self, CsrfToken};
 
@@ -55,24 +53,6 @@ async fn render(
 /// `303 See Other` to `to`.
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
-}
-
-/// `response` with the new session cookie set.
-fn with_session_cookie(
-    state: &AppState,
-    mut response: Response,
-    cookie: &Secret<String>,
-) -> Response {
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        web::set_cookie(
-            state,
-            &web::session_cookie_name(state),
-            cookie.expose(),
-            None,
-        ),
-    );
-    response
 }
 
 /// The role picker, with `current` selected.
