@@ -16,7 +16,7 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::on_tx;
 use crate::secret::Secret;
 
-use super::intuit::OAuthError;
+use super::intuit::IntuitTokenError;
 use super::store::{self, Connector};
 use super::{QboError, QuickBooks, Status};
 use crate::time::now;
@@ -199,7 +199,7 @@ impl QuickBooks {
             .exchange_code(&code, &self.redirect_uri)
             .await
             .map_err(|e| match e {
-                OAuthError::Unavailable(d) => {
+                IntuitTokenError::Unavailable(d) => {
                     ConnectError::Qbo(QboError::Unavailable { detail: d })
                 }
                 other => ConnectError::Intuit(other.to_string()),

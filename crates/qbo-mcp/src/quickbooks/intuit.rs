@@ -84,7 +84,7 @@ struct TokenResponse {
 }
 
 #[derive(Deserialize)]
-struct OAuthErrorBody {
+struct IntuitTokenErrorBody {
     error: String,
     #[serde(default)]
     error_description: Option<String>,
@@ -100,7 +100,7 @@ pub struct IntuitUser {
 
 /// What can go wrong talking to Intuit's OAuth service.
 #[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
+pub enum IntuitTokenError {
     /// The refresh token or code is dead: the connection needs an admin to reconnect.
     #[error("Intuit refused the grant (invalid_grant): {0}")]
     InvalidGrant(String),
@@ -159,7 +159,7 @@ impl IntuitOAuth {
         &self,
         code: &str,
         redirect_uri: &str,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, IntuitTokenError> {
         self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -168,7 +168,10 @@ impl IntuitOAuth {
         .await
     }
 
-    pub async fn refresh(&self, refresh_token: &Secret<String>) -> Result<TokenSet, OAuthError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &Secret<String>,
+    ) -> Result<TokenSet, IntuitTokenError> {
         self.token_request(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
@@ -176,7 +179,7 @@ impl IntuitOAuth {
         .await
     }
 
-    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenSet, OAuthError> {
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenSet, IntuitTokenError> {
         let response = self
             .http
             .post(self.endpoints.token.clone())
@@ -185,15 +188,15 @@ impl IntuitOAuth {
             .form(form)
             .send()
             .await
-            .map_err(|e| OAuthError::Unavailable(without_url(e)))?;
+            .map_err(|e| IntuitTokenError::Unavailable(without_url(e)))?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| OAuthError::Unavailable(without_url(e)))?;
+            .map_err(|e| IntuitTokenError::Unavailable(without_url(e)))?;
         if status.is_success() {
             let t: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-                OAuthError::Unavailable("the token answer was not the expected JSON".into())
+                IntuitTokenError::Unavailable("the token answer was not the expected JSON".into())
             })?;
             return Ok(TokenSet {
                 access_token: Secret::new(t.access_token),
@@ -203,18 +206,21 @@ impl IntuitOAuth {
             });
         }
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(OAuthError::Unavailable(format!("HTTP {}", status.as_u16())));
+            return Err(IntuitTokenError::Unavailable(format!(
+                "HTTP {}",
+                status.as_u16()
+            )));
         }
-        match serde_json::from_slice::<OAuthErrorBody>(&body) {
-            Ok(e) if e.error == "invalid_grant" => Err(OAuthError::InvalidGrant(
+        match serde_json::from_slice::<IntuitTokenErrorBody>(&body) {
+            Ok(e) if e.error == "invalid_grant" => Err(IntuitTokenError::InvalidGrant(
                 e.error_description.unwrap_or_default(),
             )),
-            Ok(e) => Err(OAuthError::Refused {
+            Ok(e) => Err(IntuitTokenError::Refused {
                 status: status.as_u16(),
                 error: e.error,
                 description: e.error_description.unwrap_or_default(),
             }),
-            Err(_) => Err(OAuthError::Refused {
+            Err(_) => Err(IntuitTokenError::Refused {
                 status: status.as_u16(),
                 error: "unexpected_answer".into(),
                 description: "the error answer was not OAuth JSON".into(),
@@ -223,7 +229,7 @@ impl IntuitOAuth {
     }
 
     /// Revokes a token (and with it the connection) at Intuit.
-    pub async fn revoke(&self, token: &Secret<String>) -> Result<(), OAuthError> {
+    pub async fn revoke(&self, token: &Secret<String>) -> Result<(), IntuitTokenError> {
         let response = self
             .http
             .post(self.endpoints.revoke.clone())
@@ -232,14 +238,17 @@ impl IntuitOAuth {
             .json(&serde_json::json!({ "token": token.expose() }))
             .send()
             .await
-            .map_err(|e| OAuthError::Unavailable(without_url(e)))?;
+            .map_err(|e| IntuitTokenError::Unavailable(without_url(e)))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
         } else if status.is_server_error() {
-            Err(OAuthError::Unavailable(format!("HTTP {}", status.as_u16())))
+            Err(IntuitTokenError::Unavailable(format!(
+                "HTTP {}",
+                status.as_u16()
+            )))
         } else {
-            Err(OAuthError::Refused {
+            Err(IntuitTokenError::Refused {
                 status: status.as_u16(),
                 error: "revoke_failed".into(),
                 description: String::new(),
@@ -248,7 +257,10 @@ impl IntuitOAuth {
     }
 
     /// The Intuit user an access token belongs to.
-    pub async fn userinfo(&self, access_token: &Secret<String>) -> Result<IntuitUser, OAuthError> {
+    pub async fn userinfo(
+        &self,
+        access_token: &Secret<String>,
+    ) -> Result<IntuitUser, IntuitTokenError> {
         let response = self
             .http
             .get(self.endpoints.userinfo.clone())
@@ -256,10 +268,10 @@ impl IntuitOAuth {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| OAuthError::Unavailable(without_url(e)))?;
+            .map_err(|e| IntuitTokenError::Unavailable(without_url(e)))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(OAuthError::Refused {
+            return Err(IntuitTokenError::Refused {
                 status: status.as_u16(),
                 error: "userinfo_failed".into(),
                 description: String::new(),
@@ -268,7 +280,7 @@ impl IntuitOAuth {
         response
             .json()
             .await
-            .map_err(|_| OAuthError::Unavailable("userinfo answer was not JSON".into()))
+            .map_err(|_| IntuitTokenError::Unavailable("userinfo answer was not JSON".into()))
     }
 }
 

@@ -11,7 +11,7 @@ use crate::db::Tx;
 use crate::keys;
 use crate::secret::Secret;
 
-use super::intuit::OAuthError;
+use super::intuit::IntuitTokenError;
 use super::store::{self, Status, TokenReadError};
 use super::{FaultPoint, QboError, QuickBooks};
 use crate::time::now;
@@ -115,7 +115,7 @@ impl QuickBooks {
                     generation,
                 }))
             }
-            Err(OAuthError::InvalidGrant(_)) => {
+            Err(IntuitTokenError::InvalidGrant(_)) => {
                 tx.rollback().await?;
                 metrics::counter!("quickbooks_refreshes_total", "outcome" => "invalid_grant")
                     .increment(1);
@@ -123,14 +123,14 @@ impl QuickBooks {
                     tried: stored.generation,
                 })
             }
-            Err(OAuthError::Unavailable(detail)) => {
+            Err(IntuitTokenError::Unavailable(detail)) => {
                 tx.rollback().await?;
                 metrics::counter!("quickbooks_refreshes_total", "outcome" => "unavailable")
                     .increment(1);
                 self.refresh_failed(realm_id, "unavailable", &detail).await;
                 Err(QboError::Unavailable { detail })
             }
-            Err(e @ OAuthError::Refused { .. }) => {
+            Err(e @ IntuitTokenError::Refused { .. }) => {
                 tx.rollback().await?;
                 metrics::counter!("quickbooks_refreshes_total", "outcome" => "refused")
                     .increment(1);
