@@ -31,8 +31,13 @@ use crate::web;
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// A browser session; `id_hash` is its key in `sessions`, `created_at` when it started.
-    Session { id_hash: String, created_at: i64 },
+    /// A browser session; `id_hash` is its key in `sessions`, `stamp` the security stamp it was
+    /// issued under (checked current when it was loaded), `created_at` when it started.
+    Session {
+        id_hash: String,
+        stamp: String,
+        created_at: i64,
+    },
     /// A personal access token, by id.
     PersonalToken { id: i64 },
 }
@@ -180,6 +185,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<SignedIn, AppEr
                 person: s.person,
                 credential: Credential::Session {
                     id_hash: s.id_hash,
+                    stamp: s.stamp,
                     created_at: s.created_at,
                 },
             });

@@ -30,9 +30,9 @@ use url::Url;
 use super::clients::{self, Client, ClientKind, Requester};
 use super::grants::{self, NewCode};
 use super::{OAuthError, SCOPE, issuer, resource};
-use crate::auth::{PageCaller, PageRejection};
+use crate::auth::{Caller, Credential, PageCaller, PageRejection};
 use crate::error::AppError;
-use crate::people::{self, Person, Role};
+use crate::people::{Person, Role};
 use crate::state::AppState;
 use crate::web::{self, CsrfToken, Frame};
 use crate::{on_db, on_tx};
@@ -385,16 +385,14 @@ async fn authorize(
         }
     };
     // Not signed in: to /login?next=<this request>, and back here afterwards.
-    let person = match signed_in {
-        Ok(PageCaller(caller)) => caller.person,
+    let caller = match signed_in {
+        Ok(PageCaller(caller)) => caller,
         Err(rejection) => return rejection.into_response(),
     };
-    let Some(stamp) = stamp_of(&state, &person).await else {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server cannot continue right now. Try again in a moment.",
-        );
+    let Some(stamp) = stamp_of(&caller) else {
+        return browser_required();
     };
+    let person = caller.person;
     // A remembered consent counts only when the redirect proves who the client is.
     let remembered = if checked.client.identity_assured(&checked.redirect_uri) {
         consented(&state, person.id, &checked.client.client_id, &checked.scope).await
@@ -416,15 +414,21 @@ async fn authorize(
     }
 }
 
-/// The stamp a new grant of `person` carries (`None`: the person is gone or inactive).
-async fn stamp_of(state: &AppState, person: &Person) -> Option<String> {
-    match people::current_stamp(&state.db, person.id).await {
-        Ok(stamp) => stamp,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read a security stamp");
-            None
-        }
+/// The stamp a new grant carries: the one the browser session was loaded under (checked
+/// current then), never one read later — a stamp changed in between (a password change, "Sign
+/// out everywhere") must not hand the old session a grant under the new stamp.
+fn stamp_of(caller: &Caller) -> Option<String> {
+    match &caller.credential {
+        Credential::Session { stamp, .. } => Some(stamp.clone()),
+        Credential::PersonalToken { .. } => None,
     }
+}
+
+fn browser_required() -> Response {
+    error_page(
+        StatusCode::UNAUTHORIZED,
+        "Authorize an assistant from a browser where you are signed in, not with a token.",
+    )
 }
 
 /// The consent form's fields: the original parameters and the decision.
@@ -477,13 +481,10 @@ async fn consent(
             "Your session has ended. Start the connection from your assistant again.",
         );
     };
-    let person = caller.person;
-    let Some(stamp) = stamp_of(&state, &person).await else {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server cannot continue right now. Try again in a moment.",
-        );
+    let Some(stamp) = stamp_of(&caller) else {
+        return browser_required();
     };
+    let person = caller.person;
     let form = ConsentForm::parse(&body);
     let checked = match check(&state, &form.params, Requester::SignedIn).await {
         Ok(c) => c,

@@ -240,16 +240,6 @@ pub async fn load_current(
     row.map(PersonRow::into_person).transpose()
 }
 
-/// The stamp a new session, token or OAuth grant for this person should carry.
-pub async fn current_stamp(db: &Db, person_id: i64) -> Result<Option<String>, AppError> {
-    Ok(on_db!(db, pool => {
-        sqlx::query_scalar("SELECT security_stamp FROM persons WHERE id = $1 AND is_active")
-            .bind(person_id)
-            .fetch_optional(pool)
-            .await?
-    }))
-}
-
 /// A person by username (any case).
 pub async fn find(db: &Db, username: &str) -> Result<Option<Person>, AppError> {
     let username = username.trim().to_ascii_lowercase();
