@@ -9,19 +9,35 @@ use anyhow::anyhow;
 use tokio::net::TcpListener;
 use url::Url;
 
+use axum::Router;
+
 use crate::app;
 use crate::config::Config;
 use crate::quickbooks;
+use crate::secret::Secret;
 use crate::state::{AppState, open_state};
 
 /// How long in-flight requests may run on after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs the server until a shutdown signal.
-pub async fn serve(
+/// A server bound to its address with everything opened, ready to serve: what [`serve`] runs,
+/// and what the in-process tests (`tests/it/harness.rs`) serve inside the test.
+#[derive(Debug)]
+pub struct Bound {
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// The whole application (`app::router`).
+    pub router: Router,
+    /// The one-time link that makes the first admin, when the database has no admin yet.
+    pub setup_link: Option<Secret<String>>,
+}
+
+/// Opens the database and the key, binds the listen address and assembles the application.
+pub async fn bind(
     config: Config,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Bound> {
     let (db, sealer) = open_state(&config).await?;
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         anyhow!(
@@ -44,7 +60,30 @@ pub async fn serve(
     let setup_link = crate::people::invites::setup_link(&db, &state.public_url)
         .await
         .map_err(|e| anyhow!("Cannot check for a first admin: {e}"))?;
-    let app = app::router(state);
+    let router = app::router(state.clone());
+    Ok(Bound {
+        listener,
+        addr,
+        state,
+        router,
+        setup_link,
+    })
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn serve(
+    config: Config,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<()> {
+    let Bound {
+        listener,
+        addr,
+        state,
+        router: app,
+        setup_link,
+    } = bind(config, metrics).await?;
+    let db = state.db.clone();
+    drop(state);
 
     // The one line on stdout: tests and scripts read the address from it.
     println!("qbo-mcp listening on http://{addr}");

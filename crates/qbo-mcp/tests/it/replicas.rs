@@ -31,7 +31,8 @@ async fn replica(db: &TestDb, sim: &Simulator, fault_point: Option<&str>) -> Tes
     if let Some(point) = fault_point {
         builder = builder.env("QBO_MCP_TEST_FAULT_POINT", point);
     }
-    builder.start().await
+    // Replicas are processes, as in production: each with its own pools and pacing.
+    builder.process().start().await
 }
 
 /// The company's row in `GET /api/v1/companies`.

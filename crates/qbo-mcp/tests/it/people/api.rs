@@ -56,7 +56,8 @@ async fn openapi_describes_the_routes(backend: Backend) {
 
 async fn setup_link_makes_the_first_admin_once(backend: Backend) {
     let db = TestDb::fresh(backend).await;
-    let server = TestServer::start(&db).await;
+    // Processes: the link on stdout, and none from a restarted server, are what `serve` prints.
+    let server = TestServer::process(&db).await;
     let anon = server.get("/api/v1/me").send().await.unwrap();
     assert_eq!(
         error_of(anon).await,
@@ -81,7 +82,7 @@ async fn setup_link_makes_the_first_admin_once(backend: Backend) {
     assert_eq!(status, StatusCode::GONE, "{html}");
     assert!(html.contains("used already"), "{html}");
     // A restarted server has an admin and prints no link.
-    let second = TestServer::start(&db).await;
+    let second = TestServer::process(&db).await;
     assert_eq!(second.stdout().len(), 1, "{:?}", second.stdout());
     let audit: Value = admin
         .get("/api/v1/audit?action=setup.first_admin")

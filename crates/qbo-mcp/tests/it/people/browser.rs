@@ -7,22 +7,14 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::Bearer;
-use crate::harness::{Backend, TestDb, TestServer, cli, node, node_dir, run_peer};
+use crate::harness::{Backend, TestDb, TestServer, chromium, cli, node, node_dir, run_peer};
 use crate::on_both_backends;
 
 on_both_backends!(people_pages_work_in_a_browser);
 
 async fn people_pages_work_in_a_browser(backend: Backend) {
     let dir = node_dir();
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "npm playwright-core is not installed: run `npm ci` in {}",
-        dir.display()
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "chromium is needed: apt-get install -y chromium"
-    );
+    chromium();
     let db = TestDb::fresh(backend).await;
     let server = TestServer::start(&db).await;
     let line = server.wait_for_line("one-time link").await;

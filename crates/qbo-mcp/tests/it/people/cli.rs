@@ -36,7 +36,8 @@ async fn console_administers_people(backend: Backend) {
     let out = cli(&db, &["user", "add", "nobody", "--role", "admin"], None).await;
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("--invite"), "{}", out.stderr);
-    let server = TestServer::start(&db).await;
+    // A process: what it prints on stdout is tested.
+    let server = TestServer::process(&db).await;
     assert_eq!(server.stdout().len(), 1, "{:?}", server.stdout());
 
     // Server running: invitation link on stdout alone, and it works.
