@@ -16,6 +16,7 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use cookie::{Cookie, SameSite};
 use maud::{DOCTYPE, Markup, html};
 use serde::de::DeserializeOwned;
 
@@ -271,16 +272,17 @@ pub fn session_cookie_name(state: &AppState) -> String {
     cookie_name(state, "qbo_session")
 }
 
-/// A cookie's value from the request headers.
+/// A cookie's value from the request headers (the first cookie of that name, quotes
+/// trimmed; an empty value counts as none).
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value_trimmed().to_owned())
         .filter(|v| !v.is_empty())
 }
 
@@ -301,15 +303,20 @@ pub fn with_session_cookie(
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure over HTTPS. `max_age: None`
 /// makes a browser-session cookie; `Some(0)` deletes it.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if https(state) {
-        c.push_str("; Secure");
-    }
+    set_cookie_value(https(state), name, value, max_age)
+}
+
+fn set_cookie_value(secure: bool, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut c = Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure);
     if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
+        c = c.max_age(cookie::time::Duration::seconds(age));
     }
     // Names are ours and values base64url: always a valid header value.
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&c.build().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The client's address: the peer, or the nearest untrusted address in `X-Forwarded-For`
@@ -509,9 +516,37 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; qbo_session=xyz; b=2"),
+            HeaderValue::from_static("a=1; qbo_session=xyz; b=2; qbo_session=later"),
         );
+        h.append(header::COOKIE, HeaderValue::from_static("q=\"quoted\"; e="));
         assert_eq!(cookie(&h, "qbo_session").as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "q").as_deref(), Some("quoted"));
+        assert_eq!(cookie(&h, "e"), None);
         assert_eq!(cookie(&h, "c"), None);
+    }
+
+    #[test]
+    fn cookies_are_set_with_every_attribute() {
+        let attributes = |v: HeaderValue| {
+            let text = v.to_str().unwrap().to_owned();
+            let mut parts: Vec<String> = text.split("; ").map(str::to_owned).collect();
+            parts[1..].sort();
+            parts
+        };
+        assert_eq!(
+            attributes(set_cookie_value(false, "qbo_session", "abc", None)),
+            ["qbo_session=abc", "HttpOnly", "Path=/", "SameSite=Lax"]
+        );
+        assert_eq!(
+            attributes(set_cookie_value(true, "__Host-qbo_session", "", Some(0))),
+            [
+                "__Host-qbo_session=",
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/",
+                "SameSite=Lax",
+                "Secure"
+            ]
+        );
     }
 }
