@@ -21,9 +21,9 @@ use crate::quickbooks::connect::{AdminRef, ConnectError};
 use crate::quickbooks::{Company, QboError, Status};
 use crate::state::AppState;
 
-/// The routes of the feature: the JSON API and the pages.
+/// The pages of the feature (its JSON API, with its OpenAPI description, is `api::routes`).
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(api::routes()).merge(pages::routes())
+    pages::routes()
 }
 
 /// The companies `person` may use: all for admins; otherwise granted ones, or the only

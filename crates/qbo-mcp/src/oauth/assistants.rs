@@ -9,11 +9,14 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::grants::{self, GrantSummary};
 use crate::audit::{self, NewEntry, Outcome};
@@ -27,16 +30,47 @@ use crate::web::{self, CsrfToken, Frame, PageResult};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/assistants", get(list_api))
-        .route("/api/v1/assistants/{id}", delete(revoke_api))
         .route("/assistants", get(page))
         .route("/assistants/{id}/revoke", post(revoke_form))
 }
 
-#[derive(Debug, Deserialize)]
+/// The JSON routes with their OpenAPI description (`web::openapi`).
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_api))
+        .routes(routes!(revoke_api))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Everyone's assistants (admins only).
     #[serde(default)]
     all: bool,
+}
+
+/// An authorized assistant (an OAuth grant), as `assistant_json` writes it.
+#[derive(ToSchema)]
+#[schema(as = Assistant)]
+#[allow(dead_code)] // Documentation of `assistant_json`.
+struct AssistantDoc {
+    /// The grant's id, for `DELETE /api/v1/assistants/{id}`.
+    id: i64,
+    client_id: String,
+    client_name: String,
+    /// Whose assistant it is.
+    username: Option<String>,
+    scope: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    last_used_at: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Documentation only.
+struct AssistantList {
+    assistants: Vec<AssistantDoc>,
 }
 
 /// Usernames by person id, for the admin's view.
@@ -60,7 +94,9 @@ fn assistant_json(g: &GrantSummary, names: &HashMap<i64, String>) -> Value {
     })
 }
 
-/// `GET /api/v1/assistants[?all=true]`.
+/// The caller's authorized assistants (`?all=true`: everyone's, admins only).
+#[utoipa::path(get, path = "/api/v1/assistants", tag = "assistants", params(ListQuery),
+    responses((status = 200, description = "The assistants.", body = AssistantList)))]
 async fn list_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,7 +151,10 @@ async fn revoke_for(state: &AppState, person: &Person, id: i64) -> Result<(), Ap
     Ok(())
 }
 
-/// `DELETE /api/v1/assistants/{id}`.
+/// Revokes an assistant (a person: their own; an admin: anyone's); the client must ask again.
+#[utoipa::path(delete, path = "/api/v1/assistants/{id}", tag = "assistants",
+    params(("id" = i64, Path, description = "The assistant's (grant's) id.")),
+    responses((status = 204, description = "Revoked.")))]
 async fn revoke_api(
     State(state): State<AppState>,
     caller: Caller,

@@ -95,6 +95,12 @@ pub fn routes() -> Router<AppState> {
         .merge(assistants::routes())
 }
 
+/// The JSON API of this feature (the assistants a person authorized), with its OpenAPI
+/// description.
+pub fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    assistants::api_routes()
+}
+
 /// The authorization server's pure parsers and checks, named here for the fuzz targets
 /// (`fuzz/`) and property tests; the handlers call them where they live.
 pub mod checks {

@@ -1,11 +1,12 @@
 //! What every page and JSON route shares: [`layout`] (the one page frame, with the demo banner
 //! and the admins' warning slot), the one stylesheet, cookies, the security-headers layer, the
-//! JSON body extractor [`ApiJson`] with specific errors, the client address, and CSRF
-//! ([`csrf`]). Features render their own pages through [`layout`] and hand it what the frame
+//! JSON body extractor [`ApiJson`] with specific errors, the client address, CSRF ([`csrf`])
+//! and the OpenAPI document's shared parts ([`openapi`]). Features render their own pages through [`layout`] and hand it what the frame
 //! shows (who is signed in, as a [`Viewer`], and the warnings) as plain data: this module uses
 //! no feature, only the shared state.
 
 pub mod csrf;
+pub mod openapi;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -29,9 +30,7 @@ pub use csrf::CsrfToken;
 const STYLESHEET: &str = include_str!("style.css");
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/static/style.css", get(stylesheet))
-        .route("/api/v1/openapi.json", get(openapi))
+    Router::new().route("/static/style.css", get(stylesheet))
 }
 
 async fn stylesheet() -> Response {
@@ -41,15 +40,6 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
-    )
-        .into_response()
-}
-
-/// The OpenAPI document of the JSON API. Each feature documents its routes in it.
-async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
     )
         .into_response()
 }

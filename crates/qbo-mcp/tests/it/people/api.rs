@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{Bearer, Browser, PASSWORD, add_person, error_of, first_admin, token_for};
-use crate::harness::{Backend, TestDb, TestServer};
+use crate::harness::{Backend, TestDb, TestServer, client};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -17,6 +17,11 @@ on_both_backends!(
     openapi_describes_the_routes,
 );
 
+/// The served document is the one generated from the handlers (`qbo_mcp::app::openapi`), and
+/// the router serves exactly what it documents: every documented operation reaches its
+/// handler (an anonymous caller gets 401, not the fallback's 404 or a 405), and every other
+/// method on a documented path is 405. (That no `/api` route is registered without its
+/// description is `app::tests::every_api_route_is_registered_with_its_description`.)
 async fn openapi_describes_the_routes(backend: Backend) {
     let db = TestDb::fresh(backend).await;
     let server = TestServer::start(&db).await;
@@ -29,6 +34,7 @@ async fn openapi_describes_the_routes(backend: Backend) {
         .json()
         .await
         .unwrap();
+    assert_eq!(doc, serde_json::to_value(qbo_mcp::app::openapi()).unwrap());
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     for path in [
@@ -41,16 +47,99 @@ async fn openapi_describes_the_routes(backend: Backend) {
         "/api/v1/tokens/{id}",
         "/api/v1/allowlist",
         "/api/v1/allowlist/{entry}",
+        "/api/v1/companies",
+        "/api/v1/companies/connect",
+        "/api/v1/companies/{realm_id}",
         "/api/v1/companies/{realm_id}/grants/{username}",
+        "/api/v1/assistants",
+        "/api/v1/assistants/{id}",
         "/api/v1/audit",
+        "/api/v1/openapi.json",
     ] {
         assert!(paths.contains_key(path), "{path} undocumented");
     }
-    // Every documented read without parameters answers an admin.
+    let anonymous = client();
     for (path, ops) in paths {
-        if ops.get("get").is_some() && !path.contains('{') {
-            assert_eq!(root.get(path).await.status(), StatusCode::OK, "{path}");
+        let concrete: String = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
+            let documented = ops.get(method.as_str().to_lowercase()).is_some();
+            let r = anonymous
+                .request(method.clone(), server.at(&concrete))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body = r.text().await.unwrap();
+            let at = format!("{method} {path}");
+            if !documented {
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{at} is served: {body}"
+                );
+            } else if path == "/api/v1/openapi.json" {
+                assert_eq!(status, StatusCode::OK, "{at}");
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{at} (documented): {body}"
+                );
+            }
         }
+    }
+    // Every documented read without parameters answers an admin, in the documented shape.
+    for (path, ops) in paths {
+        if let Some(get) = ops.get("get")
+            && !path.contains('{')
+        {
+            let r = root.get(path).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let schema = &get["responses"]["200"]["content"]["application/json"]["schema"];
+            if !schema.is_null() {
+                conforms(&r.json().await.unwrap(), schema, &doc, path);
+            }
+        }
+    }
+}
+
+/// Whether `value` has the shape `schema` documents: no property the schema does not name,
+/// every required one, recursively (references resolved; `oneOf` and free-form values taken
+/// as they come).
+fn conforms(value: &Value, schema: &Value, doc: &Value, at: &str) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return conforms(value, &doc["components"]["schemas"][name], doc, at);
+    }
+    match value {
+        Value::Object(fields) if schema.get("properties").is_some() => {
+            let properties = schema["properties"].as_object().unwrap();
+            for (k, v) in fields {
+                let Some(s) = properties.get(k) else {
+                    panic!("{at}: `{k}` is not documented");
+                };
+                conforms(v, s, doc, &format!("{at}.{k}"));
+            }
+            for k in schema["required"].as_array().into_iter().flatten() {
+                assert!(fields.contains_key(k.as_str().unwrap()), "{at}: no `{k}`");
+            }
+        }
+        Value::Array(items) if schema.get("items").is_some() => {
+            for (i, v) in items.iter().enumerate() {
+                conforms(v, &schema["items"], doc, &format!("{at}[{i}]"));
+            }
+        }
+        _ => {}
     }
 }
 
