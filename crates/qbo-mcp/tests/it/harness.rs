@@ -81,17 +81,20 @@ impl TestDb {
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let name = format!("qbo_t_{}", uuid::Uuid::new_v4().simple());
-                let pool = match sqlx::PgPool::connect(&admin).await {
-                    Ok(pool) => pool,
+                // One connection, not a pool: a refused connection fails at once instead of
+                // being retried until the pool's timeout.
+                let mut conn = match <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    Ok(conn) => conn,
                     Err(e) => missing_peer(&format!(
                         "PostgreSQL at {admin} (QBO_MCP_TEST_POSTGRES) does not answer ({e})"
                     )),
                 };
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&pool)
+                    .execute(&mut conn)
                     .await
                     .expect("create test database");
-                pool.close().await;
+                let _ = sqlx::Connection::close(conn).await;
                 TestDb {
                     backend,
                     url: replace_database(&admin, &name),
