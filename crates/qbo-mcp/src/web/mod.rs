@@ -1,9 +1,9 @@
 //! What every page and JSON route shares: [`layout`] (the one page frame, with the demo banner
 //! and the admins' warning slot), the one stylesheet, cookies, the security-headers layer, the
 //! JSON body extractor [`ApiJson`] with specific errors, the client address, CSRF ([`csrf`])
-//! and the OpenAPI document's shared parts ([`openapi`]). Features render their own pages through [`layout`] and hand it what the frame
-//! shows (who is signed in, as a [`Viewer`], and the warnings) as plain data: this module uses
-//! no feature, only the shared state.
+//! and the OpenAPI document's shared parts ([`openapi`]). Features render their own pages
+//! through [`layout`] and hand it what the frame shows (who is signed in, as a [`Viewer`], and
+//! the warnings) as plain data: this module uses no feature, only the shared state.
 
 pub mod csrf;
 pub mod openapi;
