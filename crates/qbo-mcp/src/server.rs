@@ -22,6 +22,11 @@ pub async fn serve(
     config: Config,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<()> {
+    // Held until the process ends: `qbo-mcp restore` refuses while a server holds it.
+    let _in_use = match crate::db::sqlite_path(config.database_url.expose()) {
+        Some(path) => Some(crate::db::InUse::serving(&path)?),
+        None => None,
+    };
     let (db, sealer) = open_state(&config).await?;
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         anyhow!(

@@ -10,6 +10,7 @@ mod conformance;
 mod connections;
 mod foundation;
 mod oauth;
+mod operations;
 mod people;
 mod refusals;
 mod replicas;
