@@ -12,6 +12,7 @@ mod foundation;
 mod oauth;
 mod operations;
 mod people;
+mod proxy;
 mod refusals;
 mod replicas;
 mod security_misc;
