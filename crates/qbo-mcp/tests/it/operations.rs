@@ -518,3 +518,109 @@ async fn the_pg_dump_recipe_restores_everything() {
     add_person(&admin, "erin", "viewer").await;
     query_works(&restored, &token).await;
 }
+
+on_both_backends!(audit_prune_keeps_the_retention_and_is_audited);
+
+/// Audit entries `days` ago, one per action name.
+async fn entries_aged(db: &Db, entries: &[(&str, i64)]) {
+    let now = chrono::Utc::now().timestamp();
+    for (action, days) in entries {
+        on_db!(db, pool => {
+            sqlx::query(
+                "INSERT INTO audit_entries (at, username, action, outcome, details) VALUES ($1, 'root', $2, 'ok', '{}')",
+            )
+            .bind(now - days * 86_400)
+            .bind(*action)
+            .execute(pool)
+            .await
+            .unwrap();
+        });
+    }
+}
+
+/// The actions of the audit log, as `qbo-mcp audit --json` prints them (newest first).
+async fn audit_actions(test: &TestDb) -> Vec<Value> {
+    let out = cli(test, &["audit", "--json"], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn audit_prune_keeps_the_retention_and_is_audited(backend: Backend) {
+    let test = TestDb::fresh(backend).await;
+    let handle = test.connect().await;
+    entries_aged(
+        &handle,
+        &[("test.old", 400), ("test.middle", 100), ("test.recent", 1)],
+    )
+    .await;
+    handle.close().await;
+    let day = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let with_retention = |days: &str| {
+        let mut env = test.env();
+        env.push(("QBO_MCP_AUDIT_RETENTION_DAYS".into(), days.into()));
+        env
+    };
+    let actions = |entries: &[Value]| {
+        entries
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    // The default retention (365 days) refuses a cut-off 200 days ago; nothing is removed.
+    let out = cli(&test, &["audit", "prune", "--before", &day(200)], None).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("365 days") && out.stderr.contains("QBO_MCP_AUDIT_RETENTION_DAYS"),
+        "{}",
+        out.stderr
+    );
+    let out = cli(&test, &["audit", "prune", "--before", "last tuesday"], None).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("--before"), "{}", out.stderr);
+    assert_eq!(audit_actions(&test).await.len(), 3);
+
+    // With 30 days: a cut-off 200 days ago removes only the 400-day-old entry, and says so.
+    let out = crate::harness::cli_with_env(
+        with_retention("30"),
+        test.data_dir(),
+        &["audit", "prune", "--before", &day(200)],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Removed 1 audit entries"),
+        "{}",
+        out.stderr
+    );
+    let entries = audit_actions(&test).await;
+    assert_eq!(
+        actions(&entries),
+        ["audit.prune", "test.recent", "test.middle"]
+    );
+    assert_eq!(entries[0]["username"], "console");
+    assert_eq!(entries[0]["details"]["removed"], 1);
+    assert_eq!(entries[0]["details"]["retention_days"], 30);
+
+    // Without --before: everything older than the retention; the younger entries stay.
+    let out = crate::harness::cli_with_env(
+        with_retention("30"),
+        test.data_dir(),
+        &["audit", "prune"],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        actions(&audit_actions(&test).await),
+        ["audit.prune", "audit.prune", "test.recent"]
+    );
+}
