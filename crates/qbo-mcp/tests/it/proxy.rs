@@ -262,8 +262,8 @@ async fn address_buckets(test: &TestDb) -> Vec<(String, i64)> {
     rows
 }
 
-/// A failed sign-in as `username`, with forwarded headers naming [`SPOOFED`].
-async fn spoofed_failure(http: &reqwest::Client, base: &str, username: &str) {
+/// A failed sign-in as `username`, with forwarded headers naming [`SPOOFED`]; its status.
+async fn spoofed_failure(http: &reqwest::Client, base: &str, username: &str) -> StatusCode {
     let page = http
         .get(format!("{base}/login"))
         .send()
@@ -289,6 +289,7 @@ async fn spoofed_failure(http: &reqwest::Client, base: &str, username: &str) {
         "a wrong password: {}",
         r.status()
     );
+    r.status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,4 +426,41 @@ async fn two_replicas_behind_nginx_with_tls() {
         address_buckets(&test).await,
         vec![(format!("addr:{CLIENT_IP}"), 5)]
     );
+
+    // Past the limit (10 per name in 15 minutes) the answer is 429, and the replicas count it
+    // for the alert on signin_limited_total.
+    assert_eq!(
+        counter(&[&first, &second], "signin_limited_total").await,
+        0.0
+    );
+    let mut limited = false;
+    for _ in 0..8 {
+        if spoofed_failure(&http, &public, "root").await == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "no 429 after 13 failed sign-ins");
+    assert!(counter(&[&first, &second], "signin_limited_total").await >= 1.0);
+}
+
+/// The sum over `servers` of a counter in their `/metrics`.
+async fn counter(servers: &[&TestServer], name: &str) -> f64 {
+    let mut total = 0.0;
+    for server in servers {
+        let text = server
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        total += text
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total
 }
