@@ -60,6 +60,15 @@ impl InUse {
 
 fn open(db: &Path) -> anyhow::Result<(File, PathBuf)> {
     let path = InUse::lock_path(db);
+    // On a first run the data directory does not exist yet.
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow!(
+                "Cannot create the directory {} for the database: {e}.",
+                dir.display()
+            )
+        })?;
+    }
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -83,7 +92,8 @@ mod tests {
     #[test]
     fn servers_share_and_a_restore_excludes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("qbo-mcp.db");
+        // The data directory is made on a first run.
+        let db = dir.path().join("data/qbo-mcp.db");
         let a = InUse::serving(&db).unwrap();
         let b = InUse::serving(&db).unwrap();
         let refused = InUse::exclusive(&db).unwrap_err().to_string();
