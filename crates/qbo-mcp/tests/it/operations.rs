@@ -478,6 +478,17 @@ async fn the_pg_dump_recipe_restores_everything() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("pg_dump"), "{}", out.stderr);
 
+    // The commands below are the ones docs/operations.md gives.
+    let guide = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
+    )
+    .unwrap();
+    for recipe in [
+        "pg_dump --format=custom --file ",
+        "pg_restore --no-owner --exit-on-error --dbname ",
+    ] {
+        assert!(guide.contains(recipe), "docs/operations.md lost {recipe:?}");
+    }
     let dump = test.data_dir().join("qbo-mcp.dump");
     let dump = dump.to_str().unwrap();
     let out = run_peer(
@@ -623,4 +634,50 @@ async fn audit_prune_keeps_the_retention_and_is_audited(backend: Backend) {
         actions(&audit_actions(&test).await),
         ["audit.prune", "audit.prune", "test.recent"]
     );
+}
+
+/// Every metric the example alert rules in deploy/ use is one the server records (or
+/// Prometheus' own `up`), so a renamed metric cannot leave an alert that never fires.
+#[test]
+fn the_alert_rules_use_metrics_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules =
+        std::fs::read_to_string(root.join("../../deploy/prometheus/qbo-mcp-alerts.yml")).unwrap();
+    let mut sources = String::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let mut used = Vec::new();
+    for line in rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("expr:") || l.starts_with("          "))
+    {
+        for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let metric = ["_total", "_seconds_bucket", "_waiting"]
+                .iter()
+                .find_map(|suffix| word.strip_suffix(suffix).map(|stem| (stem, *suffix)));
+            if let Some((stem, suffix)) = metric {
+                let name = match suffix {
+                    "_seconds_bucket" => format!("{stem}_seconds"),
+                    _ => word.to_owned(),
+                };
+                used.push(name);
+            }
+        }
+    }
+    assert!(used.len() >= 6, "{used:?}");
+    for name in used {
+        assert!(
+            sources.contains(&format!("\"{name}\"")),
+            "deploy/prometheus/qbo-mcp-alerts.yml uses {name}, which nothing in src records"
+        );
+    }
 }
