@@ -6,7 +6,7 @@
 //! half-understood (docs/operations.md, "Upgrades").
 
 use anyhow::anyhow;
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{MigrateError, Migrator};
 
 use super::{Backend, Db};
 use crate::on_db;
@@ -136,7 +136,17 @@ async fn applied_versions(db: &Db) -> Result<Vec<i64>, sqlx::Error> {
 pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     status(db).await?.refuse_newer(db.backend())?;
     let result = on_db!(db, pool => migrator(db.backend()).run(pool).await);
-    result.map_err(|e| anyhow!("Cannot apply the database migrations: {e}."))
+    result.map_err(explain)
+}
+
+/// The sentence for a failed migration run.
+fn explain(e: MigrateError) -> anyhow::Error {
+    match e {
+        MigrateError::VersionMismatch(version) => anyhow!(
+            "Migration {version} was applied to this database from a different text than this build's (a development build, or an edited migration file). Run the build that migrated it, or restore a backup made by a released build."
+        ),
+        e => anyhow!("Cannot apply the database migrations: {e}."),
+    }
 }
 
 /// Applies the migrations up to and including `version`, no further: how the upgrade tests
@@ -144,5 +154,5 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
 pub async fn migrate_to(db: &Db, version: i64) -> anyhow::Result<()> {
     status(db).await?.refuse_newer(db.backend())?;
     let result = on_db!(db, pool => migrator(db.backend()).run_to(version, pool).await);
-    result.map_err(|e| anyhow!("Cannot apply the database migrations up to {version}: {e}."))
+    result.map_err(explain)
 }

@@ -48,6 +48,7 @@ async fn apply_future_migration(db: &Db) {
 on_both_backends!(
     migrate_check_lists_pending_migrations_without_applying,
     a_database_from_a_newer_build_is_refused,
+    an_edited_migration_is_named,
     upgrading_from_the_first_release_keeps_every_row
 );
 
@@ -92,6 +93,28 @@ async fn migrate_check_lists_pending_migrations_without_applying(backend: Backen
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("up to date"), "{}", out.stderr);
     handle.close().await;
+}
+
+/// An applied migration whose text differs from this build's is named, not a riddle.
+async fn an_edited_migration_is_named(backend: Backend) {
+    let test = TestDb::fresh(backend).await;
+    let handle = test.connect().await;
+    on_db!(&handle, pool => {
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 1")
+            .bind(vec![1u8; 48])
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    handle.close().await;
+    let out = cli(&test, &["migrate"], None).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Migration 1 was applied to this database from a different text"),
+        "{}",
+        out.stderr
+    );
 }
 
 async fn a_database_from_a_newer_build_is_refused(backend: Backend) {
