@@ -26,6 +26,8 @@ const KEYS: &[&str] = &[
     "oidc_client_secret",
     "tools_profile",
     "trusted_proxies",
+    "client_ip_header",
+    "audit_retention_days",
     "log",
     "log_format",
     "body_limit_bytes",
@@ -34,6 +36,9 @@ const KEYS: &[&str] = &[
     "test_allow_loopback_cimd",
     "refresh_reuse_window_secs",
 ];
+
+/// How long audit entries are kept at least, in days, unless configured otherwise.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
 /// The server's configuration, validated.
 #[derive(Debug, Clone)]
@@ -54,8 +59,13 @@ pub struct Config {
     /// The company's identity provider for sign-in, when configured.
     pub oidc: Option<OidcProvider>,
     pub tools_profile: ToolsProfile,
-    /// Peers whose `X-Forwarded-For` is believed.
+    /// Peers whose forwarded header (`client_ip_header`) is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Which header trusted proxies report the client's address in.
+    pub client_ip_header: ClientIpHeader,
+    /// Audit entries younger than this many days are never pruned by `qbo-mcp audit prune`
+    /// (docs/operations.md, "Audit retention").
+    pub audit_retention_days: u32,
     /// `tracing` filter directive, e.g. `info` or `qbo_mcp=debug`.
     pub log: String,
     pub log_format: LogFormat,
@@ -98,6 +108,15 @@ pub struct OidcProvider {
 pub enum ToolsProfile {
     Compact,
     Intuit,
+}
+
+/// The header trusted proxies put the client's address in (docs/deployment.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx's `$proxy_add_x_forwarded_for`).
+    XForwardedFor,
+    /// RFC 7239's `Forwarded: for=client;proto=https, for=proxy1`.
+    Forwarded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -496,6 +515,37 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
         })
         .unwrap_or_default();
 
+    let client_ip_header = match get("client_ip_header")
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("x-forwarded-for") => ClientIpHeader::XForwardedFor,
+        Some("forwarded") => ClientIpHeader::Forwarded,
+        Some(other) => {
+            problem(
+                "client_ip_header",
+                format!("`{other}` must be `x-forwarded-for` or `forwarded`."),
+            );
+            ClientIpHeader::XForwardedFor
+        }
+    };
+
+    let audit_retention_days = match get("audit_retention_days") {
+        None => DEFAULT_AUDIT_RETENTION_DAYS,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=36_500).contains(&n) => n,
+            _ => {
+                problem(
+                    "audit_retention_days",
+                    format!(
+                        "`{v}` must be a number of days between 1 and 36500 ({DEFAULT_AUDIT_RETENTION_DAYS} is the default)."
+                    ),
+                );
+                DEFAULT_AUDIT_RETENTION_DAYS
+            }
+        },
+    };
+
     let log = get("log").unwrap_or_else(|| "info".to_owned());
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log) {
         problem(
@@ -566,6 +616,8 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
         oidc,
         tools_profile,
         trusted_proxies,
+        client_ip_header,
+        audit_retention_days,
         log,
         log_format,
         body_limit_bytes,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use qbo_mcp::config::Config;
-use qbo_mcp::{companies, db, people, server, telemetry};
+use qbo_mcp::{companies, db, ops, people, server, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,7 +28,22 @@ enum Command {
     /// Run the server (demo mode when no Intuit app is configured).
     Serve,
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        /// List the pending migrations without applying them; exit 3 when there are any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Copy the SQLite database to FILE (mode 0600) while servers keep serving.
+    Backup {
+        /// Where to write the backup; must not exist yet.
+        file: PathBuf,
+    },
+    /// Replace the SQLite database with the backup FILE, after checking it (stop every server
+    /// first; the replaced database is kept beside it).
+    Restore {
+        /// A file made by `qbo-mcp backup`.
+        file: PathBuf,
+    },
     /// Break-glass administration of people (works with the server stopped or running).
     User {
         #[command(subcommand)]
@@ -52,12 +67,20 @@ enum Command {
     /// Re-encrypt every stored QuickBooks token under a new secret key (stop every replica
     /// first).
     RotateKey(companies::cli::RotateKeyArgs),
-    /// Read the audit log.
-    Audit(people::cli::AuditArgs),
+    /// Read the audit log, or prune it (`audit prune --before DATE`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        command: Option<ops::cli::AuditCommand>,
+        #[command(flatten)]
+        read: people::cli::AuditArgs,
+    },
 }
 
 /// Exit code for a configuration the program cannot start with.
 const EXIT_CONFIG: u8 = 2;
+/// Exit code of `migrate --check` when migrations are pending.
+const EXIT_PENDING: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -83,7 +106,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(run(cli.command, config));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -91,20 +114,67 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
-    match command {
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let done = match command {
         Command::Serve => server::serve(config, telemetry::init_metrics()).await,
-        Command::Migrate => {
+        Command::Migrate { check: true } => return migrate_check(&config).await,
+        Command::Migrate { check: false } => {
             let db = db::Db::connect(config.database_url.expose()).await?;
+            let before = db::status(&db).await?;
             db::migrate(&db).await?;
-            eprintln!("The database schema is up to date.");
+            eprintln!(
+                "Applied {} migration(s); the database schema is up to date.",
+                before.pending.len()
+            );
             Ok(())
         }
+        Command::Backup { file } => ops::backup::backup(&config, &file).await,
+        Command::Restore { file } => ops::backup::restore(&config, &file).await,
         Command::User { command } => people::cli::user(&config, command).await,
         Command::Token { command } => people::cli::token(&config, command).await,
         Command::Allowlist { command } => people::cli::allowlist(&config, command).await,
         Command::Company { command } => companies::cli::company(&config, command).await,
         Command::RotateKey(args) => companies::cli::rotate_key(&config, args).await,
-        Command::Audit(args) => people::cli::audit_log(&config, args).await,
+        Command::Audit {
+            command: Some(command),
+            ..
+        } => ops::cli::audit(&config, command).await,
+        Command::Audit {
+            command: None,
+            read,
+        } => people::cli::audit_log(&config, read).await,
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// `migrate --check`: the pending migrations on stdout, one per line, changing nothing.
+async fn migrate_check(config: &Config) -> anyhow::Result<ExitCode> {
+    let url = config.database_url.expose();
+    // A SQLite file that does not exist yet is not created by a check.
+    let status = match db::sqlite_path(url) {
+        Some(path) if !path.exists() => db::Status {
+            pending: db::Status::all_known(db::Backend::Sqlite),
+            ..Default::default()
+        },
+        _ => {
+            let db = db::Db::connect(url).await?;
+            let status = db::status(&db).await?;
+            status.refuse_newer(db.backend())?;
+            db.close().await;
+            status
+        }
+    };
+    for m in &status.pending {
+        println!("{:04} {}", m.version, m.description);
+    }
+    if status.pending.is_empty() {
+        eprintln!("No migrations are pending; the database schema is up to date.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} migration(s) are pending; `qbo-mcp migrate` (or starting the server) applies them.",
+            status.pending.len()
+        );
+        Ok(ExitCode::from(EXIT_PENDING))
     }
 }

@@ -31,6 +31,8 @@ pub struct Bound {
     pub router: Router,
     /// The one-time link that makes the first admin, when the database has no admin yet.
     pub setup_link: Option<Secret<String>>,
+    /// The SQLite database's in-use lock (none on PostgreSQL), released when this is dropped.
+    pub in_use: Option<crate::db::InUse>,
 }
 
 /// Opens the database and the key, binds the listen address and assembles the application.
@@ -38,6 +40,11 @@ pub async fn bind(
     config: Config,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<Bound> {
+    // Held as long as the server runs: `qbo-mcp restore` refuses while a server holds it.
+    let in_use = match crate::db::sqlite_path(config.database_url.expose()) {
+        Some(path) => Some(crate::db::InUse::serving(&path)?),
+        None => None,
+    };
     let (db, sealer) = open_state(&config).await?;
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         anyhow!(
@@ -67,6 +74,7 @@ pub async fn bind(
         state,
         router,
         setup_link,
+        in_use,
     })
 }
 
@@ -81,6 +89,7 @@ pub async fn serve(
         state,
         router: app,
         setup_link,
+        in_use: _in_use,
     } = bind(config, metrics).await?;
     let db = state.db.clone();
     drop(state);

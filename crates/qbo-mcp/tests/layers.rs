@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "db",
             "keys",
             "telemetry",
+            "proxy",
         ],
     ),
     ("audit log", &["audit"]),
@@ -70,6 +71,7 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("keys", "db"),
     ("keys", "secret"),
     ("telemetry", "config"),
+    ("proxy", "config"),
     ("mcp", "oauth"),
     ("mcp", "companies"),
     // The admins' warnings in the page frame.

@@ -4,10 +4,12 @@
 //! events with no transaction. Reading: [`read`], served by `GET /api/v1/audit`
 //! ([`api`]) and `qbo-mcp audit`.
 //!
-//! Entries are never updated or deleted by the application. Details hold a summary, never a
-//! secret (no passwords, no tokens, no full tool arguments that could carry them).
+//! Entries are never updated, and deleted only by an operator's prune past the retention
+//! ([`retention`]). Details hold a summary, never a secret (no passwords, no tokens, no full
+//! tool arguments that could carry them).
 
 pub mod api;
+pub mod retention;
 
 use serde::Serialize;
 

@@ -2,8 +2,10 @@
 //!
 //! Features write one SQL text where the dialects agree (`$1` placeholders work on both) and run
 //! it through [`on_db!`] or [`on_tx!`], which expand the same body once per backend. Backend
-//! specific code lives only here: connecting, migrations and the cross-replica lock.
+//! specific code lives only here: connecting, migrations, the cross-replica lock, and the
+//! lock that tells `restore` a server is using a SQLite file.
 
+mod in_use;
 mod lock;
 mod migrate;
 
@@ -21,7 +23,8 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::secret::redact_url;
 
-pub use migrate::migrate;
+pub use in_use::InUse;
+pub use migrate::{Known, Status, migrate, migrate_to, status};
 
 /// Which database engine a handle talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,8 +178,8 @@ impl Tx {
     }
 }
 
-/// The file a `sqlite:` URL names, or `None` for an in-memory database.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+/// The file a `sqlite:` URL names, or `None` for an in-memory database or a PostgreSQL URL.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

@@ -345,28 +345,10 @@ async fn forget_unused_registrations(db: &Db) -> Result<u64, sqlx::Error> {
     })
 }
 
-/// The address a request came from: the peer, or the first untrusted hop of
-/// `X-Forwarded-For` when the peer is a trusted proxy.
+/// The address a request came from: the peer, or what a trusted proxy reports
+/// (`crate::proxy`).
 pub fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    let mut addr = peer.ip();
-    if state
-        .config
-        .trusted_proxies
-        .iter()
-        .any(|n| n.contains(addr))
-        && let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-    {
-        for hop in forwarded.rsplit(',') {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
-                break;
-            };
-            addr = ip;
-            if !state.config.trusted_proxies.iter().any(|n| n.contains(ip)) {
-                break;
-            }
-        }
-    }
-    addr
+    crate::proxy::client_address(&state.config, peer.ip(), headers)
 }
 
 /// Checks the metadata of a dynamic registration (RFC 7591): its redirect URIs, which it

@@ -77,6 +77,7 @@ pub(crate) async fn take_attempt(
         Some(secs) => {
             // A refused attempt is not counted: it checked nothing.
             tx.rollback().await?;
+            metrics::counter!("signin_limited_total").increment(1);
             Err(AppError::too_many_requests(secs.max(1) as u64))
         }
         None => {

@@ -190,6 +190,7 @@ impl QuickBooks {
         }
         tx.commit().await?;
         if marked {
+            metrics::counter!("quickbooks_needs_reconnect_total").increment(1);
             tracing::warn!(
                 realm_id,
                 cause,

@@ -143,6 +143,7 @@ impl Drop for Waiting<'_> {
         if let Some(q) = queues.get_mut(self.realm_id) {
             q.waiting = q.waiting.saturating_sub(1);
         }
+        metrics::gauge!("quickbooks_pacing_waiting").decrement(1.0);
     }
 }
 
@@ -176,6 +177,7 @@ impl Pacer {
                 return Err(PacingError::QueueFull);
             }
             q.waiting += 1;
+            metrics::gauge!("quickbooks_pacing_waiting").increment(1.0);
             q.turn.clone()
         };
         let _waiting = Waiting {

@@ -309,32 +309,17 @@ fn set_cookie_value(secure: bool, name: &str, value: &str, max_age: Option<i64>)
     HeaderValue::from_str(&c.build().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The client's address: the peer, or the nearest untrusted address in `X-Forwarded-For`
-/// when the peer is a trusted proxy.
+/// The client's address: the peer, or what a trusted proxy reports (`crate::proxy`).
 pub fn client_ip(
     state: &AppState,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
 ) -> Option<IpAddr> {
-    let peer = peer?.ip();
-    let trusted = |ip: IpAddr| state.config.trusted_proxies.iter().any(|n| n.contains(ip));
-    if !trusted(peer) {
-        return Some(peer);
-    }
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted(*ip))
-            .unwrap_or(peer),
-    )
+    Some(crate::proxy::client_address(
+        &state.config,
+        peer?.ip(),
+        headers,
+    ))
 }
 
 /// `Strict-Transport-Security` when the public URL is https: two years, subdomains included.

@@ -18,12 +18,12 @@ use crate::people::{Browser, PASSWORD, add_person, first_admin, token_for};
 use crate::refusals::{REDIRECT, VERIFIER, code_for, exchange};
 
 /// A query that costs exactly one Accounting API request.
-fn count_customers() -> Value {
+pub fn count_customers() -> Value {
     json!({"query": "SELECT COUNT(*) FROM Customer"})
 }
 
 /// Starts a replica that uses the simulator as its Intuit (any client id and secret do).
-async fn replica(db: &TestDb, sim: &Simulator, fault_point: Option<&str>) -> TestServer {
+pub async fn replica(db: &TestDb, sim: &Simulator, fault_point: Option<&str>) -> TestServer {
     let mut builder = TestServer::builder(db)
         .env("QBO_MCP_INTUIT_CLIENT_ID", "qbo-mcp-replicas")
         .env("QBO_MCP_INTUIT_CLIENT_SECRET", "replicas-secret")
@@ -52,7 +52,7 @@ async fn company(admin: &Browser) -> Value {
 
 /// The admin connects the company through the server they are signed in to: the connect API,
 /// Intuit's authorize URL (the simulator consents at once as Craig), then the callback.
-async fn connect_company(admin: &Browser) {
+pub async fn connect_company(admin: &Browser) {
     let r = admin
         .call(Method::POST, "/api/v1/companies/connect", None)
         .await;
@@ -83,7 +83,7 @@ fn patient_client() -> reqwest::Client {
 
 /// How a tool call ended.
 #[derive(Debug)]
-enum Answer {
+pub enum Answer {
     /// The tool's structured result.
     Ok(Value),
     /// A tool error that says to retry (our pacing queue, or QuickBooks unavailable).
@@ -93,7 +93,7 @@ enum Answer {
 }
 
 /// Calls an MCP tool over `POST /mcp` with a bearer token (no session needed).
-async fn call_tool(
+pub async fn call_tool(
     http: &reqwest::Client,
     base: &str,
     token: &str,

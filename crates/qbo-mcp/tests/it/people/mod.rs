@@ -177,11 +177,15 @@ pub async fn first_admin(server: &TestServer) -> Browser {
         .strip_prefix(&server.url)
         .expect("link on this server")
         .to_owned();
-    let mut b = Browser::new(&server.url);
+    complete_setup(Browser::new(&server.url), &path).await
+}
+
+/// Completes first-run setup at the link's `path` in browser `b`: the admin `root`, signed in.
+pub async fn complete_setup(mut b: Browser, path: &str) -> Browser {
     let r = b
         .submit(
-            &path,
-            &path,
+            path,
+            path,
             &[
                 ("username", "root"),
                 ("email", "root@example.com"),

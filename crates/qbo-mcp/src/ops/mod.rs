@@ -1,5 +1,9 @@
 //! Operations endpoints: `/healthz` (the process answers), `/readyz` (the database answers),
 //! `/metrics` (Prometheus text). None of them needs credentials or reveals anything private.
+//! Also the operator's commands: `backup` and `restore` ([`backup`]), `audit prune` ([`cli`]).
+
+pub mod backup;
+pub mod cli;
 
 use axum::extract::State;
 use axum::http::header;
