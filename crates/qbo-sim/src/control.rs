@@ -21,6 +21,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/_sim/config", get(show_config).post(change_config))
         .route("/_sim/expire-access-tokens", post(expire_access_tokens))
         .route("/_sim/advance-clock", post(advance_clock))
+        .route("/_sim/inject-fault", post(inject_fault))
         .route("/_sim/reset", post(reset))
 }
 
@@ -57,6 +58,31 @@ async fn companies(State(state): State<Arc<SimState>>) -> Json<Value> {
         })
         .collect();
     Json(Value::Array(list))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Injection {
+    fault: Option<crate::fault::InjectedFault>,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The next `count` API calls answer `fault` (`null` clears it): Intuit's answers that a
+/// well-behaved client never provokes from the simulator's rules (both 401 shapes, the
+/// 003100 403, XML bodies).
+async fn inject_fault(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Injection>(&body) {
+        Ok(Injection { fault, count }) => {
+            *state.injected.lock() = fault.filter(|_| count > 0).map(|f| (f, count));
+            Json(json!({"fault": fault, "count": count})).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
 }
 
 #[derive(Debug, Deserialize)]

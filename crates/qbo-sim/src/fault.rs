@@ -1,6 +1,8 @@
 //! Intuit's error answers, in their two dialects: the Accounting API's `Fault` (capitalised,
-//! `ValidationFault` and friends) and the gateway's lower-case `fault` used for authentication
-//! and throttling. Texts follow what Intuit sends, since clients match on them.
+//! `ValidationFault`, `AuthenticationFault` and friends) and the gateway's lower-case `fault`
+//! used for authentication, authorization and throttling; and, for injected upstream
+//! failures, the XML `IntuitResponse` Intuit sends when something goes wrong before JSON is
+//! chosen. Texts follow what Intuit sends, since clients match on them.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,10 +17,66 @@ pub enum FaultKind {
     System,
     /// `{"Fault":{…,"type":"AuthorizationFault"}}` (code 120)
     Authorization,
+    /// `{"Fault":{…,"type":"AuthenticationFault"}}` (401, code 100)
+    AuthenticationFault,
     /// gateway dialect, `"type":"AUTHENTICATION"` (401, code 3200)
     Authentication,
-    /// gateway dialect, `"type":"SERVICE"` (429, code 3001)
-    Throttle,
+    /// gateway dialect, `"type":"SERVICE"` (429 code 3001, 403 code 3100)
+    Service,
+}
+
+/// An error a test asks the next API calls to answer (`POST /_sim/inject-fault`), for the
+/// answers Intuit gives that the simulator's own rules never produce for a well-behaved
+/// client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InjectedFault {
+    /// 401, gateway `fault` 3200 (`AUTHENTICATION`).
+    AuthenticationFailed,
+    /// 401, `Fault` `AuthenticationFault` code 100, JSON.
+    AuthenticationFault,
+    /// 401, `AuthenticationFault` code 100 in XML, whatever the request accepts.
+    AuthenticationFaultXml,
+    /// 403, gateway `fault` `AuthorizationFailed; errorCode=003100` (`SERVICE`).
+    AuthorizationFailed,
+    /// 400, a `ValidationFault` in XML.
+    ValidationXml,
+    /// 500, a `SystemFault` in XML.
+    SystemXml,
+}
+
+impl InjectedFault {
+    /// The answer, at `time`.
+    pub fn response(self, time: &str) -> Response {
+        match self {
+            InjectedFault::AuthenticationFailed => {
+                Fault::authentication("Token revoked or invalid").into_response_at(time)
+            }
+            InjectedFault::AuthenticationFault => {
+                Fault::authentication_general().into_response_at(time)
+            }
+            InjectedFault::AuthenticationFaultXml => {
+                Fault::authentication_general().into_xml_response_at(time)
+            }
+            InjectedFault::AuthorizationFailed => Fault::authorization().into_response_at(time),
+            InjectedFault::ValidationXml => Fault::validation(
+                "2010",
+                "Request has invalid or unsupported property",
+                "Property Name:failed to parse json object; a property specified is unsupported or invalid",
+            )
+            .into_xml_response_at(time),
+            InjectedFault::SystemXml => Fault {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                kind: FaultKind::System,
+                code: "10000",
+                message: "An application error has occurred while processing your request".into(),
+                detail: "System Failure Error: An unexpected error occurred while accessing or saving your data. Please wait a few minutes and try again."
+                    .into(),
+                element: String::new(),
+            }
+            .into_xml_response_at(time),
+        }
+    }
 }
 
 /// One error answer of the Accounting API.
@@ -132,17 +190,68 @@ impl Fault {
         }
     }
 
-    /// 403 / 3100: the token is good but not for this company.
+    /// 401 / 100 in the Accounting API dialect (`AuthenticationFault`): what Intuit answers
+    /// for a token it cannot use at all (revoked, or the connection moved to another admin).
+    pub fn authentication_general() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            kind: FaultKind::AuthenticationFault,
+            code: "100",
+            message: "General Authentication Error".into(),
+            detail: "AuthenticationErrorGeneral: SRV-110-Authentication Failure , statusCode: 401"
+                .into(),
+            element: String::new(),
+        }
+    }
+
+    /// 403 / 3100 in the gateway dialect (`"type":"SERVICE"`): the token is good but not for
+    /// this company (or lacks the accounting scope).
     pub fn authorization() -> Self {
         Self {
             status: StatusCode::FORBIDDEN,
-            kind: FaultKind::Authentication,
+            kind: FaultKind::Service,
             code: "3100",
-            message: "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403"
-                .into(),
+            message: "message=AuthorizationFailed; errorCode=003100; statusCode=403".into(),
             detail: "The application is not authorized for this company".into(),
             element: String::new(),
         }
+    }
+
+    /// 6140: the DocNumber is taken by another document of the type.
+    pub fn duplicate_doc_number(number: &str, entity: &str, other_id: u64) -> Self {
+        Self::validation(
+            "6140",
+            "Duplicate Document Number Error",
+            format!(
+                "Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber={number} is assigned to TxnType={entity} with TxnId={other_id}"
+            ),
+        )
+        .at("DocNumber")
+    }
+
+    /// 6070: a line's Amount is not UnitPrice × Qty.
+    pub fn amount_mismatch(supplied: f64) -> Self {
+        Self::validation(
+            "6070",
+            "A business validation error has occurred while processing your request",
+            format!(
+                "Business Validation Error: Amount is not equal to UnitPrice * Qty. Supplied value:{supplied}"
+            ),
+        )
+        .at("Line.Amount")
+    }
+
+    /// 6000: a customer or vendor with an open balance cannot be made inactive.
+    pub fn open_balance(entity: &str) -> Self {
+        Self::validation(
+            "6000",
+            "Delete List Has Balance Error",
+            format!(
+                "The entity you are trying to delete has an open balance. : This {} cannot be made inactive because it has a non-zero balance",
+                entity.to_lowercase()
+            ),
+        )
+        .at("Active")
     }
 
     /// 403 / 120: the admin who connected the app is no longer a company admin.
@@ -162,7 +271,7 @@ impl Fault {
     pub fn throttled() -> Self {
         Self {
             status: StatusCode::TOO_MANY_REQUESTS,
-            kind: FaultKind::Throttle,
+            kind: FaultKind::Service,
             code: "3001",
             message: "message=ThrottleExceeded; errorCode=003001; statusCode=429".into(),
             detail: "The request limit was reached.".into(),
@@ -203,7 +312,10 @@ impl Fault {
     /// The JSON body Intuit sends for this fault.
     pub fn body(&self, time: &str) -> serde_json::Value {
         match self.kind {
-            FaultKind::Validation | FaultKind::System | FaultKind::Authorization => json!({
+            FaultKind::Validation
+            | FaultKind::System
+            | FaultKind::Authorization
+            | FaultKind::AuthenticationFault => json!({
                 "Fault": {
                     "Error": [{
                         "Message": self.message,
@@ -214,12 +326,13 @@ impl Fault {
                     "type": match self.kind {
                         FaultKind::Validation => "ValidationFault",
                         FaultKind::Authorization => "AuthorizationFault",
+                        FaultKind::AuthenticationFault => "AuthenticationFault",
                         _ => "SystemFault",
                     },
                 },
                 "time": time,
             }),
-            FaultKind::Authentication | FaultKind::Throttle => json!({
+            FaultKind::Authentication | FaultKind::Service => json!({
                 "warnings": null,
                 "intuitObject": null,
                 "fault": {
@@ -229,7 +342,7 @@ impl Fault {
                         "code": self.code,
                         "element": null,
                     }],
-                    "type": if self.kind == FaultKind::Throttle { "SERVICE" } else { "AUTHENTICATION" },
+                    "type": if self.kind == FaultKind::Service { "SERVICE" } else { "AUTHENTICATION" },
                 },
                 "report": null,
                 "queryResponse": [],
@@ -242,6 +355,36 @@ impl Fault {
                 "cdcresponse": [],
             }),
         }
+    }
+
+    /// The body Intuit sends in XML (`<IntuitResponse><Fault type=…>`), as it does when
+    /// something goes wrong before the answer's format is chosen.
+    pub fn xml_body(&self, time: &str) -> String {
+        let kind = match self.kind {
+            FaultKind::Validation => "ValidationFault",
+            FaultKind::System => "SystemFault",
+            FaultKind::Authorization => "AuthorizationFault",
+            FaultKind::AuthenticationFault => "AuthenticationFault",
+            FaultKind::Authentication => "AUTHENTICATION",
+            FaultKind::Service => "SERVICE",
+        };
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><IntuitResponse xmlns=\"http://schema.intuit.com/finance/v3\" time=\"{}\"><Fault type=\"{kind}\"><Error code=\"{}\"><Message>{}</Message><Detail>{}</Detail></Error></Fault></IntuitResponse>",
+            xml_escape(time),
+            xml_escape(self.code),
+            xml_escape(&self.message),
+            xml_escape(&self.detail)
+        )
+    }
+
+    /// The whole HTTP answer, in XML.
+    pub fn into_xml_response_at(self, time: &str) -> Response {
+        let mut response = (self.status, self.xml_body(time)).into_response();
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/xml"),
+        );
+        response
     }
 
     /// The whole HTTP answer.
@@ -257,4 +400,11 @@ impl Fault {
         }
         response
     }
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

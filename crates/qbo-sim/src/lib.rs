@@ -12,6 +12,7 @@ pub mod control;
 pub mod fault;
 pub mod oauth;
 pub mod pacing;
+pub mod request_id;
 pub mod simulator;
 pub mod stats;
 pub mod webhooks;
@@ -27,6 +28,7 @@ pub fn router(state: Arc<SimState>) -> axum::Router {
         .merge(oauth::routes())
         .merge(api::routes())
         .merge(control::routes())
+        .layer(axum::middleware::map_response(request_id::stamp))
         .with_state(state)
 }
 
@@ -37,5 +39,6 @@ pub fn intuit_router(state: Arc<SimState>) -> axum::Router {
     axum::Router::new()
         .merge(oauth::routes())
         .merge(api::routes())
+        .layer(axum::middleware::map_response(request_id::stamp))
         .with_state(state)
 }

@@ -31,6 +31,8 @@ pub struct SimState {
     /// Delivers webhook notifications.
     pub webhook_client: reqwest::Client,
     base_url: RwLock<Option<String>>,
+    /// A fault the next API calls answer, and how many calls are left to answer it.
+    pub injected: Mutex<Option<(crate::fault::InjectedFault, u32)>>,
     dice: Mutex<StdRng>,
     demo_today: chrono::NaiveDate,
 }
@@ -58,6 +60,7 @@ impl SimState {
                 .timeout(std::time::Duration::from_secs(10))
                 .build()?,
             base_url: RwLock::new(None),
+            injected: Mutex::new(None),
             demo_today,
         }))
     }
@@ -89,6 +92,18 @@ impl SimState {
         format!("http://{host}")
     }
 
+    /// Takes one call's share of an injected fault, if any is left.
+    pub fn take_injected(&self) -> Option<crate::fault::InjectedFault> {
+        let mut injected = self.injected.lock();
+        let (fault, left) = injected.as_mut()?;
+        let fault = *fault;
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            *injected = None;
+        }
+        Some(fault)
+    }
+
     /// True with the given probability, from the seeded dice.
     pub fn roll(&self, probability: f64) -> bool {
         probability > 0.0 && self.dice.lock().random::<f64>() < probability
@@ -98,6 +113,7 @@ impl SimState {
     pub fn reset(&self, data: bool, tokens: bool, stats: bool, config: bool) {
         if config {
             *self.config.write() = self.start_config.clone();
+            *self.injected.lock() = None;
             self.clock.reset();
         }
         if tokens {

@@ -1,8 +1,9 @@
 //! The Accounting API client every tool uses: paced per company (see `pacing`), authenticated
 //! with the shared connection's token (see `tokens`), `minorversion` pinned, a `requestid` on
 //! every write so a retry never duplicates it, retries with backoff and jitter on 429, 502,
-//! 503, 504 and transport failures (honouring `Retry-After`), one forced refresh on a 401, and
-//! QuickBooks faults turned into typed errors.
+//! 503, 504 and transport failures (honouring `Retry-After`), one forced refresh on a 401
+//! (whichever of Intuit's two 401 shapes it comes in), and QuickBooks faults turned into typed
+//! errors, whether Intuit wrote them in JSON (either spelling) or in XML.
 
 use std::time::Duration;
 
@@ -98,6 +99,16 @@ pub struct Fault {
     pub element: String,
 }
 
+/// Reads a fault from an answer's bytes: JSON in either spelling, or Intuit's XML
+/// `<IntuitResponse><Fault type=…><Error code=…>` (sent when something fails before the
+/// answer's format is chosen, whatever the request accepted).
+pub fn parse_fault_bytes(status: u16, bytes: &[u8]) -> Option<Fault> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(body) => parse_fault(status, &body),
+        Err(_) => parse_xml_fault(status, &String::from_utf8_lossy(bytes)),
+    }
+}
+
 /// Reads `{"Fault":{"Error":[…],"type"}}` or the gateway's lower-case `{"fault":{"error":[…]}}`.
 pub fn parse_fault(status: u16, body: &Value) -> Option<Fault> {
     let (fault, errors, msg, det) = if let Some(f) = body.get("Fault") {
@@ -127,6 +138,66 @@ pub fn parse_fault(status: u16, body: &Value) -> Option<Fault> {
         detail: text(det),
         element: text("element"),
     })
+}
+
+/// Reads `<Fault type="…"><Error code="…" element="…"><Message>…</Message><Detail>…</Detail>`.
+pub fn parse_xml_fault(status: u16, text: &str) -> Option<Fault> {
+    let fault_tag = tag(text, "Fault")?;
+    let error_tag = tag(text, "Error")?;
+    Some(Fault {
+        status,
+        kind: attribute(fault_tag, "type").unwrap_or_default(),
+        code: attribute(error_tag, "code").unwrap_or_default(),
+        message: element_text(text, "Message").unwrap_or_default(),
+        detail: element_text(text, "Detail").unwrap_or_default(),
+        element: attribute(error_tag, "element").unwrap_or_default(),
+    })
+}
+
+/// The opening tag `<name …>` (its text up to `>`).
+fn tag<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}");
+    let mut from = 0;
+    while let Some(found) = text[from..].find(&open) {
+        let start = from + found;
+        let after = &text[start + open.len()..];
+        // `<Fault` must not match `<FaultDetail`: the name ends at a space, `/` or `>`.
+        if after.starts_with([' ', '>', '/', '\t', '\n', '\r']) {
+            let end = after.find('>')?;
+            return Some(&after[..end]);
+        }
+        from = start + open.len();
+    }
+    None
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag[start..].find('"')?;
+    Some(unescape(&tag[start..start + end]))
+}
+
+fn element_text(text: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = text.find(&open)? + open.len();
+    let end = text[start..].find(&format!("</{name}>"))?;
+    Some(unescape(&text[start..start + end]))
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Whether a fault is Intuit's 403 "AuthorizationFailed; errorCode=003100" (the app is not
+/// authorized for this company, or lacks the accounting scope), in whichever spelling.
+fn is_authorization_failed(status: StatusCode, fault: &Fault) -> bool {
+    status == StatusCode::FORBIDDEN
+        && (fault.code == "3100" || fault.code == "003100" || fault.message.contains("003100"))
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -224,10 +295,11 @@ impl QuickBooks {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let fault = parse_fault(status.as_u16(), &body);
+            let fault = parse_fault_bytes(status.as_u16(), &bytes);
 
             if status == StatusCode::UNAUTHORIZED && !forced_refresh {
-                // 3200: the token expired early or was revoked; refresh once and retry.
+                // 3200 (gateway) or AuthenticationFault 100, JSON or XML: the token expired
+                // early or was revoked; refresh once and retry.
                 forced_refresh = true;
                 metrics::counter!("quickbooks_requests_total", "outcome" => "unauthorized")
                     .increment(1);
@@ -249,31 +321,41 @@ impl QuickBooks {
                     ),
                 });
             }
+            if status == StatusCode::UNAUTHORIZED {
+                // Still refused with a freshly refreshed token, in either shape: only an
+                // admin reconnecting can help.
+                metrics::counter!("quickbooks_requests_total", "outcome" => "unauthorized")
+                    .increment(1);
+                return Err(QboError::NeedsReconnect {
+                    realm_id: realm_id.to_owned(),
+                });
+            }
             if let Some(fault) = fault {
                 metrics::counter!("quickbooks_requests_total", "outcome" => "fault").increment(1);
-                if fault.code == "120" || fault.code == "3100" && status == StatusCode::FORBIDDEN {
+                let reconnect = if fault.code == "120" {
                     // The admin who connected the app is no longer an admin at QuickBooks.
-                    if fault.code == "120" {
-                        self.needs_reconnect(
-                            realm_id,
-                            access.generation,
-                            "error_120",
-                            "The QuickBooks user who connected this company is no longer one of its admins (error 120). An admin must reconnect it.",
-                        )
+                    Some((
+                        "error_120",
+                        "The QuickBooks user who connected this company is no longer one of its admins (error 120). An admin must reconnect it.",
+                    ))
+                } else if is_authorization_failed(status, &fault) {
+                    Some((
+                        "error_3100",
+                        "QuickBooks refused this app access to the company (AuthorizationFailed, error 003100). An admin must reconnect it.",
+                    ))
+                } else {
+                    None
+                };
+                if let Some((cause, detail)) = reconnect {
+                    self.needs_reconnect(realm_id, access.generation, cause, detail)
                         .await?;
-                        return Err(QboError::NeedsReconnect {
-                            realm_id: realm_id.to_owned(),
-                        });
-                    }
+                    return Err(QboError::NeedsReconnect {
+                        realm_id: realm_id.to_owned(),
+                    });
                 }
                 return Err(QboError::Fault {
                     fault: Box::new(fault),
                     intuit_tid,
-                });
-            }
-            if status == StatusCode::UNAUTHORIZED {
-                return Err(QboError::NeedsReconnect {
-                    realm_id: realm_id.to_owned(),
                 });
             }
             if !status.is_success() {
@@ -321,6 +403,32 @@ mod tests {
         .unwrap();
         assert_eq!(f.code, "3001");
         assert!(parse_fault(200, &json!({"QueryResponse":{}})).is_none());
+    }
+
+    #[test]
+    fn xml_faults_parse() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="2018-08-20T02:23:36.095-07:00"><Fault type="AuthenticationFault"><Error code="100"><Message>General Authentication Error</Message><Detail>AuthenticationErrorGeneral: SRV-110-Authentication Failure , statusCode: 401</Detail></Error></Fault></IntuitResponse>"#;
+        let f = parse_fault_bytes(401, xml.as_bytes()).unwrap();
+        assert_eq!(
+            (f.kind.as_str(), f.code.as_str()),
+            ("AuthenticationFault", "100")
+        );
+        assert_eq!(f.message, "General Authentication Error");
+        let xml = r#"<IntuitResponse><Fault type="ValidationFault"><Error code="2500" element="CustomerRef"><Message>Invalid Reference Id</Message><Detail>a &amp; b &lt;c&gt;</Detail></Error></Fault></IntuitResponse>"#;
+        let f = parse_fault_bytes(400, xml.as_bytes()).unwrap();
+        assert_eq!(
+            (f.code.as_str(), f.element.as_str()),
+            ("2500", "CustomerRef")
+        );
+        assert_eq!(f.detail, "a & b <c>");
+        assert!(parse_fault_bytes(502, b"<html>Bad Gateway</html>").is_none());
+        let gateway = parse_fault(
+            403,
+            &json!({"fault":{"error":[{"message":"message=AuthorizationFailed; errorCode=003100; statusCode=403","detail":null,"code":"3100","element":null}],"type":"SERVICE"}}),
+        )
+        .unwrap();
+        assert!(is_authorization_failed(StatusCode::FORBIDDEN, &gateway));
+        assert!(!is_authorization_failed(StatusCode::BAD_REQUEST, &gateway));
     }
 
     #[test]

@@ -164,7 +164,72 @@ on_both_backends!(
     writes_are_never_duplicated_by_retries,
     company_commands_and_key_rotation,
     rotating_the_key_file,
+    quickbooks_client_reads_every_intuit_error_shape,
 );
+
+/// Intuit's error answers in every shape it sends them (see docs/simulator.md's fidelity
+/// table): both 401s, JSON or XML, are refreshed once and then mean "reconnect"; an XML fault
+/// is a typed fault; the 003100 403 marks the company for an admin to reconnect.
+async fn quickbooks_client_reads_every_intuit_error_shape(backend: Backend) {
+    let s = setup(backend, consent_as(CRAIG)).await;
+    connect(&s).await;
+    let inject = |fault: &'static str, count: u32| {
+        sim_post(
+            &s.sim,
+            "/_sim/inject-fault",
+            json!({"fault": fault, "count": count}),
+        )
+    };
+    let shapes = [
+        "authentication_failed",
+        "authentication_fault",
+        "authentication_fault_xml",
+    ];
+    for shape in shapes {
+        let refreshes = stat(&s.sim, "refresh_requests");
+        inject(shape, 1).await;
+        let answer = count_customers(&s.qb).await;
+        assert!(
+            answer.is_ok_and(|n| n > 0),
+            "{shape}: refreshed and retried"
+        );
+        assert_eq!(stat(&s.sim, "refresh_requests") - refreshes, 1, "{shape}");
+    }
+    for shape in shapes {
+        inject(shape, 2).await;
+        let err = count_customers(&s.qb).await.unwrap_err();
+        assert!(
+            matches!(err, QboError::NeedsReconnect { .. }),
+            "{shape}: {err:?}"
+        );
+    }
+    inject("validation_xml", 1).await;
+    match count_customers(&s.qb).await.unwrap_err() {
+        QboError::Fault { fault, intuit_tid } => {
+            assert_eq!(
+                (fault.kind.as_str(), fault.code.as_str()),
+                ("ValidationFault", "2010")
+            );
+            assert!(fault.message.contains("invalid or unsupported property"));
+            assert!(intuit_tid.is_some_and(|t| t.starts_with("1-")));
+        }
+        other => panic!("an XML fault is a typed fault: {other:?}"),
+    }
+    inject("system_xml", 1).await;
+    match count_customers(&s.qb).await.unwrap_err() {
+        QboError::Fault { fault, .. } => assert_eq!(fault.kind, "SystemFault"),
+        other => panic!("an XML system fault is a typed fault: {other:?}"),
+    }
+    assert!(
+        count_customers(&s.qb).await.is_ok(),
+        "the company still works"
+    );
+    inject("authorization_failed", 1).await;
+    let err = count_customers(&s.qb).await.unwrap_err();
+    assert!(matches!(err, QboError::NeedsReconnect { .. }), "{err:?}");
+    let company = s.qb.company(REALM).await.unwrap().unwrap();
+    assert_eq!(company.status, Status::NeedsReconnect);
+}
 
 async fn connect_and_call(backend: Backend) {
     let s = setup(backend, consent_as(CRAIG)).await;

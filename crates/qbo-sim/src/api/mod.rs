@@ -9,7 +9,7 @@ pub mod query;
 pub mod reports;
 
 use crate::books::entity_types::{self, EntityType};
-use crate::books::{Company, StoredReply, fields};
+use crate::books::{Company, StoredReply, WriteOptions, fields};
 use crate::clock::response_time;
 use crate::fault::Fault;
 use crate::pacing::{Admitted, Kind, Limits};
@@ -95,14 +95,13 @@ fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json;charset=UTF-8"),
     );
-    headers.insert("intuit_tid", HeaderValue::from_static("1-sim-qbo"));
     response
 }
 
 fn fault_response(state: &SimState, realm: Option<&str>, fault: Fault, time: &str) -> Response {
     match fault.code {
         "5010" => state.stats.count(Counter::StaleObject, realm),
-        "3200" => state.stats.count(Counter::Unauthorized, realm),
+        "3200" | "100" => state.stats.count(Counter::Unauthorized, realm),
         "3001" => state.stats.count(Counter::Throttled, realm),
         _ => {}
     }
@@ -142,6 +141,10 @@ async fn gate(
     let company = state.company(realm).cloned();
     let realm_known = company.as_ref().map(|_| realm);
     state.stats.count(Counter::ApiRequests, realm_known);
+    if let Some(injected) = state.take_injected() {
+        state.stats.count(Counter::FaultsInjected, realm_known);
+        return Err(injected.response(&time));
+    }
     // Only what the gate needs leaves the lock: this runs on every call.
     let (client_id, connected_by, token_realm_matches) = {
         let grants = state.grants.read();
@@ -156,6 +159,17 @@ async fn gate(
                     state,
                     realm_known,
                     Fault::authentication("Token expired"),
+                    &time,
+                ));
+            }
+            // A token Intuit issued but no longer honours (revoked, or the connection moved
+            // to another admin) gets the Accounting API's AuthenticationFault (code 100);
+            // one it never issued gets the gateway's 3200. Clients must read both.
+            Some(Err(crate::oauth::grants::AccessError::Revoked)) => {
+                return Err(fault_response(
+                    state,
+                    realm_known,
+                    Fault::authentication_general(),
                     &time,
                 ));
             }
@@ -404,16 +418,20 @@ async fn write(
     };
     let now = state.clock.now();
     let operation = params.get("operation").map(String::as_str);
-    let include_void = params.get("include").is_some_and(|i| i == "void");
+    let include = params.get("include").map(String::as_str);
+    let include_void = include.is_some_and(|i| i.split(',').any(|o| o.trim() == "void"));
+    let options = WriteOptions::from_include(include);
     let mut changes = Vec::new();
     let response = write_once(&pass, &params, |books| {
         let (result, change) = match operation {
             Some("delete") => (books.delete(entity, parsed, now)?, "Delete"),
             Some("void") => (books.void(entity, parsed, now)?, "Void"),
             Some("update") if include_void => (books.void(entity, parsed, now)?, "Void"),
-            Some("update") => (books.update(entity, parsed, now)?, "Update"),
-            None if parsed.get("Id").is_some() => (books.update(entity, parsed, now)?, "Update"),
-            None => (books.create(entity, parsed, now)?, "Create"),
+            Some("update") => (books.update_with(entity, parsed, now, options)?, "Update"),
+            None if parsed.get("Id").is_some() => {
+                (books.update_with(entity, parsed, now, options)?, "Update")
+            }
+            None => (books.create_with(entity, parsed, now, options)?, "Create"),
             Some(other) => return Err(Fault::unsupported(other)),
         };
         changes.push(Change {

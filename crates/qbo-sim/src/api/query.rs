@@ -1,10 +1,12 @@
 //! QuickBooks' query language: a real tokenizer and parser for
 //! `SELECT * | COUNT(*) | props FROM Entity [WHERE p op v [AND …]] [ORDERBY p [ASC|DESC]]
 //! [STARTPOSITION n] [MAXRESULTS n]`, Intuit's limits (1000 rows at most, 100 by default) and
-//! its refusals (no OR, no JOIN, no GROUP BY, case-sensitive entity names), and the
-//! evaluation against a company's books. It must never panic, whatever it is given.
+//! its refusals (no OR, no JOIN, no GROUP BY, case-sensitive entity names, only the
+//! properties the schema marks filterable or sortable, only the operators their type allows),
+//! and the evaluation against a company's books. It must never panic, whatever it is given.
 
-use crate::books::entity_types::{self, Family};
+use crate::books::entity_types::{self, EntityType, Family};
+use crate::books::schema::SCHEMA;
 use crate::books::{Books, fields};
 use crate::clock::parse_time;
 use crate::fault::Fault;
@@ -420,12 +422,13 @@ pub fn parse(text: &str) -> Result<Query, Fault> {
     }
     if parser.keyword("startposition") {
         let start = parser.number("STARTPOSITION")?;
-        if start < 1 {
+        if start < 0 {
             return Err(Fault::query_invalid(format!(
-                "value {start} is too small. Min allowed value is 1"
+                "value {start} is too small. Min allowed value is 0"
             )));
         }
-        query.start_position = usize::try_from(start).unwrap_or(usize::MAX);
+        // Intuit reads STARTPOSITION 0 as the first row, like 1.
+        query.start_position = usize::try_from(start.max(1)).unwrap_or(usize::MAX);
     }
     if parser.keyword("maxresults") {
         let max = parser.number("MAXRESULTS")?;
@@ -506,13 +509,85 @@ impl std::fmt::Display for Literal {
     }
 }
 
-/// The comparable form of a stored value.
+/// The comparable form of a stored value: a reference's `value`, an email's `Address`.
 fn stored<'a>(entity: &'a Value, property: &str) -> Option<&'a Value> {
     let found = fields::at(entity, property)?;
     Some(match found {
-        Value::Object(map) => map.get("value").unwrap_or(found),
+        Value::Object(map) => map
+            .get("value")
+            .or_else(|| map.get("Address"))
+            .unwrap_or(found),
         other => other,
     })
+}
+
+fn op_text(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "=",
+        Op::Lt => "<",
+        Op::Gt => ">",
+        Op::Le => "<=",
+        Op::Ge => ">=",
+        Op::Like => "LIKE",
+        Op::In => "IN",
+    }
+}
+
+/// The query with every property spelled as the schema spells it, after checking that
+/// conditions name filterable properties with an operator their type allows and that
+/// ORDERBY names sortable ones (4001 otherwise, whatever the books contain).
+fn checked(query: &Query, entity: &EntityType) -> Result<Query, Fault> {
+    let schema = entity.schema;
+    let mut query = query.clone();
+    for condition in &mut query.conditions {
+        let not_queryable = || {
+            Fault::query_invalid(format!(
+                "property '{}' is not queryable",
+                condition.property
+            ))
+        };
+        let (name, prop) = SCHEMA
+            .resolve(schema, &condition.property)
+            .ok_or_else(not_queryable)?;
+        if !prop.filter {
+            return Err(not_queryable());
+        }
+        let op = op_text(condition.op);
+        if !SCHEMA.operators(prop).iter().any(|allowed| allowed == op) {
+            return Err(Fault::query_invalid(format!(
+                "operator '{op}' is not supported for property '{}'",
+                condition.property
+            )));
+        }
+        condition.property = name;
+    }
+    for (property, _) in &mut query.order {
+        match SCHEMA.resolve(schema, property) {
+            Some((name, prop)) if prop.sort => *property = name,
+            _ => {
+                return Err(Fault::query_invalid(format!(
+                    "property '{property}' is not sortable"
+                )));
+            }
+        }
+    }
+    let mut selected = Vec::new();
+    let properties = match &mut query.selection {
+        Selection::Properties(properties) => properties,
+        Selection::All { extra } => extra,
+        Selection::Count => &mut selected,
+    };
+    for property in properties {
+        match SCHEMA.resolve(schema, property) {
+            Some((name, _)) => *property = name,
+            None => {
+                return Err(Fault::query_invalid(format!(
+                    "property '{property}' is not queryable"
+                )));
+            }
+        }
+    }
+    Ok(query)
 }
 
 fn compare(left: &Value, right: &Literal) -> Option<Ordering> {
@@ -627,6 +702,14 @@ pub fn run(query: &Query, books: &Books) -> Result<Value, Fault> {
             query.entity
         )));
     }
+    let resolved;
+    let query = match entity_type {
+        Some(t) => {
+            resolved = checked(query, t)?;
+            &resolved
+        }
+        None => query,
+    };
     let candidates: Vec<&Value> = match (singletons, entity_type) {
         (Some(single), _) => vec![single],
         (None, Some(t)) => books.all(t).collect(),
@@ -641,7 +724,8 @@ pub fn run(query: &Query, books: &Books) -> Result<Value, Fault> {
             Selection::Properties(p) => p.iter().collect::<Vec<_>>(),
             _ => Vec::new(),
         });
-    for property in properties {
+    // CompanyInfo and Preferences have no schema: what they carry may be queried.
+    for property in properties.filter(|_| entity_type.is_none()) {
         let head = property.split('.').next().unwrap_or(property);
         let known = UNIVERSAL.contains(&head) || candidates.iter().any(|e| e.get(head).is_some());
         if !known && !candidates.is_empty() {
@@ -772,10 +856,16 @@ mod tests {
             assert_eq!(parse(bad).map(|_| ()).expect_err(bad).code, "4000", "{bad}");
         }
         assert_eq!(
-            parse("SELECT * FROM Customer STARTPOSITION 0")
+            parse("SELECT * FROM Customer STARTPOSITION -1")
                 .expect_err("start")
                 .code,
             "4001"
+        );
+        assert_eq!(
+            parse("SELECT * FROM Customer STARTPOSITION 0")
+                .expect("Intuit reads 0 as 1")
+                .start_position,
+            1
         );
     }
 

@@ -290,8 +290,39 @@ fn header(report: &str, request: &Request, time: &str, columns_by: &str, empty: 
     header
 }
 
+/// Columns as Intuit writes them: a `ColType` (`Account`, `Money`, `Date`, `String`…) and
+/// the column's key in `MetaData` (`[{"Name": "ColKey", "Value": "subt_nat_amount"}]`).
+/// `kind` is either the type of a summary column or the key of a detail column.
 fn columns(titles: &[(&str, &str)]) -> Value {
-    json!({"Column": titles.iter().map(|(title, kind)| json!({"ColTitle": title, "ColType": kind})).collect::<Vec<_>>()})
+    let column = |(title, kind): &(&str, &str)| {
+        let (col_type, key) = match *kind {
+            "Account" | "Customer" | "Vendor" | "Money" => {
+                let key = if title.is_empty() {
+                    kind.to_lowercase()
+                } else {
+                    title
+                        .to_lowercase()
+                        .split(|c: char| !c.is_ascii_alphanumeric())
+                        .filter(|w| !w.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("_")
+                };
+                (*kind, key)
+            }
+            key => {
+                let col_type = if key.ends_with("date") {
+                    "Date"
+                } else if key.contains("amount") || key.contains("bal") {
+                    "Money"
+                } else {
+                    "String"
+                };
+                (col_type, key.to_owned())
+            }
+        };
+        json!({"ColTitle": title, "ColType": col_type, "MetaData": [{"Name": "ColKey", "Value": key}]})
+    };
+    json!({"Column": titles.iter().map(column).collect::<Vec<_>>()})
 }
 
 fn report(

@@ -1,6 +1,10 @@
 //! The QuickBooks entity types the simulator knows, and what QuickBooks allows for each:
 //! name lists can only be deactivated, some transactions can be voided, some fields are
-//! required even in a sparse update.
+//! required even in a sparse update. Built once from the schema (`schema.toml`).
+
+use super::schema::{Prop, SCHEMA};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 /// How QuickBooks treats an entity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,7 +16,7 @@ pub enum Family {
 }
 
 /// One entity type.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct EntityType {
     /// QuickBooks' name, case-sensitive in queries (`Customer`).
     pub name: &'static str,
@@ -20,98 +24,85 @@ pub struct EntityType {
     /// Whether `operation=void` (or Intuit's `include=void` update) is allowed.
     pub voidable: bool,
     /// Fields a create must carry (alternatives separated by `|`).
-    pub required: &'static [&'static str],
+    pub required: &'static [String],
     /// Fields even a sparse update must carry.
-    pub sparse_required: &'static [&'static str],
+    pub sparse_required: &'static [String],
     /// Whether lines carry a sales amount (`SalesItemLineDetail`) and a `SubTotalLine`.
     pub sales_document: bool,
+    /// Whether a second document of this type may not reuse a `DocNumber` (6140).
+    pub unique_doc_number: bool,
+    /// Every property a write may carry, and how queries may use it.
+    pub properties: &'static BTreeMap<String, Prop>,
+    /// The entity's entry in the schema.
+    pub schema: &'static super::schema::EntitySchema,
 }
 
-const fn names(name: &'static str, required: &'static [&'static str]) -> EntityType {
-    EntityType {
-        name,
-        family: Family::NameList,
-        voidable: false,
-        required,
-        sparse_required: &[],
-        sales_document: false,
+impl PartialEq for EntityType {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
     }
 }
 
-const fn txn(
-    name: &'static str,
-    voidable: bool,
-    required: &'static [&'static str],
-    sales_document: bool,
-) -> EntityType {
-    EntityType {
-        name,
-        family: Family::Transaction,
-        voidable,
-        required,
-        sparse_required: &[],
-        sales_document,
-    }
-}
+impl Eq for EntityType {}
+
+/// The order the demo books create them in (names before the transactions using them).
+const ORDER: &[&str] = &[
+    "Account",
+    "Class",
+    "Department",
+    "Term",
+    "PaymentMethod",
+    "TaxCode",
+    "Customer",
+    "Vendor",
+    "Employee",
+    "Item",
+    "Invoice",
+    "Estimate",
+    "SalesReceipt",
+    "CreditMemo",
+    "RefundReceipt",
+    "Payment",
+    "Bill",
+    "BillPayment",
+    "Purchase",
+    "PurchaseOrder",
+    "VendorCredit",
+    "JournalEntry",
+    "Deposit",
+    "Transfer",
+    "TimeActivity",
+];
 
 /// Every entity type, in the order the demo books create them.
-pub static ENTITY_TYPES: &[EntityType] = &[
-    names("Account", &["Name", "AccountType|AccountSubType"]),
-    names("Class", &["Name"]),
-    names("Department", &["Name"]),
-    names("Term", &["Name"]),
-    names("PaymentMethod", &["Name"]),
-    names("TaxCode", &["Name"]),
-    names(
-        "Customer",
-        &["DisplayName|GivenName|FamilyName|CompanyName|Title|MiddleName|Suffix"],
-    ),
-    names(
-        "Vendor",
-        &["DisplayName|GivenName|FamilyName|CompanyName|Title|MiddleName|Suffix"],
-    ),
-    names("Employee", &["GivenName|FamilyName|DisplayName"]),
-    names("Item", &["Name"]),
-    txn("Invoice", true, &["CustomerRef", "Line"], true),
-    txn("Estimate", false, &["CustomerRef", "Line"], true),
-    txn("SalesReceipt", true, &["Line"], true),
-    txn("CreditMemo", false, &["CustomerRef", "Line"], true),
-    txn("RefundReceipt", false, &["Line"], true),
-    txn("Payment", true, &["CustomerRef", "TotalAmt"], false),
-    EntityType {
-        name: "Bill",
-        family: Family::Transaction,
-        voidable: false,
-        required: &["VendorRef", "Line"],
-        sparse_required: &["VendorRef"],
-        sales_document: false,
-    },
-    txn(
-        "BillPayment",
-        true,
-        &["VendorRef", "PayType", "TotalAmt"],
-        false,
-    ),
-    EntityType {
-        name: "Purchase",
-        family: Family::Transaction,
-        voidable: false,
-        required: &["PaymentType", "AccountRef", "Line"],
-        sparse_required: &["PaymentType"],
-        sales_document: false,
-    },
-    txn("PurchaseOrder", false, &["VendorRef", "Line"], false),
-    txn("VendorCredit", false, &["VendorRef", "Line"], false),
-    txn("JournalEntry", false, &["Line"], false),
-    txn("Deposit", false, &["DepositToAccountRef", "Line"], false),
-    txn(
-        "Transfer",
-        false,
-        &["FromAccountRef", "ToAccountRef", "Amount"],
-        false,
-    ),
-    txn("TimeActivity", false, &["NameOf"], false),
-];
+pub static ENTITY_TYPES: LazyLock<Vec<EntityType>> = LazyLock::new(|| {
+    let mut types: Vec<EntityType> = SCHEMA
+        .entities
+        .iter()
+        .map(|schema| EntityType {
+            name: schema.name.as_str(),
+            family: if schema.transaction {
+                Family::Transaction
+            } else {
+                Family::NameList
+            },
+            voidable: schema.voidable,
+            required: &schema.required,
+            sparse_required: &schema.sparse_required,
+            sales_document: schema.sales_document,
+            unique_doc_number: schema.duplicate_doc_number,
+            properties: &schema.properties,
+            schema,
+        })
+        .collect();
+    types.sort_by_key(|t| {
+        ORDER
+            .iter()
+            .position(|n| *n == t.name)
+            .unwrap_or(ORDER.len())
+    });
+    types
+});
 
 /// Finds a type by its exact QuickBooks name (`Customer`), as queries must spell it.
 pub fn by_name(name: &str) -> Option<&'static EntityType> {
@@ -142,8 +133,11 @@ mod tests {
         );
         assert!(by_path("invoice").is_some_and(|t| t.voidable && t.sales_document));
         assert_eq!(
-            by_path("bill").map(|t| t.sparse_required),
-            Some(&["VendorRef"][..])
+            by_path("bill").map(|t| t.sparse_required.to_vec()),
+            Some(vec!["VendorRef".to_owned()])
         );
+        assert_eq!(ENTITY_TYPES.len(), ORDER.len());
+        assert_eq!(ENTITY_TYPES[0].name, "Account");
+        assert_eq!(ENTITY_TYPES[ORDER.len() - 1].name, "TimeActivity");
     }
 }

@@ -5,8 +5,11 @@
 pub mod entity_types;
 pub mod fields;
 pub mod ledger;
+pub mod schema;
 pub mod seed;
 mod writes;
+
+pub use writes::WriteOptions;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -14,7 +17,7 @@ use entity_types::EntityType;
 use parking_lot::RwLock;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A person with a QuickBooks login in a simulated company.
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +117,8 @@ pub struct Books {
     next_ids: HashMap<&'static str, u64>,
     next_doc_number: u64,
     pub tombstones: Vec<Tombstone>,
+    /// Voided transactions (`(entity, id)`): QuickBooks refuses to void or change them again.
+    pub voided: HashSet<(&'static str, u64)>,
     /// Answers by `requestid`, so a retried write is not applied twice.
     pub replies: HashMap<String, StoredReply>,
     pub company_info: Value,

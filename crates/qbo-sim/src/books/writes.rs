@@ -5,6 +5,7 @@
 
 use super::entity_types::{self, EntityType, Family};
 use super::fields::{self, amount, cents, money};
+use super::schema::SCHEMA;
 use super::{Books, Tombstone, ledger};
 use crate::clock::{company_time, metadata_time};
 use crate::fault::Fault;
@@ -21,6 +22,40 @@ const COMPUTED_FIELDS: &[&str] = &[
     "BalanceWithJobs",
     "CurrentBalance",
 ];
+
+/// What a write request asks beyond its body (Intuit's `include=` options).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `include=allowduplicatedocnum`: a DocNumber already used is accepted.
+    pub allow_duplicate_doc_number: bool,
+}
+
+impl WriteOptions {
+    /// The options of a request's `include` parameter (comma-separated).
+    pub fn from_include(include: Option<&str>) -> Self {
+        Self {
+            allow_duplicate_doc_number: include.is_some_and(|i| {
+                i.split(',')
+                    .any(|o| o.trim().eq_ignore_ascii_case("allowduplicatedocnum"))
+            }),
+        }
+    }
+}
+
+/// Whether `"sparse"` asks for a sparse update; Jackson reads `"true"` as `true`.
+fn is_sparse(object: &Map<String, Value>) -> bool {
+    match object.get("sparse") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// Rounds half-up to cents, as QuickBooks checks `UnitPrice × Qty` (the small nudge keeps
+/// binary fractions such as 2.675 from rounding down).
+fn cents_half_up(value: f64) -> f64 {
+    ((value * 100.0) + value.signum() * 1e-7).round() / 100.0
+}
 
 /// Which entity type a reference field points at.
 fn referenced_type(field: &str, holder: &Map<String, Value>) -> Option<&'static str> {
@@ -123,7 +158,19 @@ impl Books {
         body: Value,
         now: DateTime<Utc>,
     ) -> Result<Value, Fault> {
+        self.create_with(entity, body, now, WriteOptions::default())
+    }
+
+    /// [`Books::create`] with the request's options.
+    pub fn create_with(
+        &mut self,
+        entity: &'static EntityType,
+        body: Value,
+        now: DateTime<Utc>,
+        options: WriteOptions,
+    ) -> Result<Value, Fault> {
         let mut object = as_object(body)?;
+        SCHEMA.check_write(entity.schema, &object)?;
         for field in SYSTEM_FIELDS.iter().chain(COMPUTED_FIELDS) {
             object.remove(*field);
         }
@@ -134,6 +181,7 @@ impl Books {
             }
         }
         self.check_references(&object)?;
+        self.check_doc_number(entity, &object, None, options)?;
         let id = self.allocate_id(entity);
         object.insert("Id".into(), Value::String(id.to_string()));
         object.insert("SyncToken".into(), Value::String("0".into()));
@@ -159,12 +207,27 @@ impl Books {
         body: Value,
         now: DateTime<Utc>,
     ) -> Result<Value, Fault> {
+        self.update_with(entity, body, now, WriteOptions::default())
+    }
+
+    /// [`Books::update`] with the request's options.
+    pub fn update_with(
+        &mut self,
+        entity: &'static EntityType,
+        body: Value,
+        now: DateTime<Utc>,
+        options: WriteOptions,
+    ) -> Result<Value, Fault> {
         let object = as_object(body)?;
-        let sparse = object
-            .get("sparse")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        SCHEMA.check_write(entity.schema, &object)?;
+        let sparse = is_sparse(&object);
         let (id, current) = self.current_version(entity, &object)?;
+        if self.voided.contains(&(entity.name, id)) {
+            return Err(Fault::business(format!(
+                "{} {id} has been voided; a voided transaction cannot be changed.",
+                entity.name
+            )));
+        }
         if sparse {
             for field in entity.sparse_required {
                 if !has_value(&object, field) {
@@ -186,10 +249,19 @@ impl Books {
                 }
             }
         }
+        let deactivating = fields::is_active(&Value::Object(current.clone()))
+            && !fields::is_active(&Value::Object(next.clone()));
+        if deactivating
+            && matches!(entity.name, "Customer" | "Vendor")
+            && cents(amount(&Value::Object(current.clone()), "Balance")) != 0.0
+        {
+            return Err(Fault::open_balance(entity.name));
+        }
         // Deactivating a name may leave it pointing at other inactive names.
         if entity.family == Family::Transaction || fields::is_active(&Value::Object(next.clone())) {
             self.check_references(&next)?;
         }
+        self.check_doc_number(entity, &next, Some(id), options)?;
         for kept in ["Id", "SyncToken", "MetaData"] {
             if let Some(value) = current.get(kept) {
                 next.insert(kept.into(), value.clone());
@@ -280,6 +352,7 @@ impl Books {
             )));
         }
         self.remove(entity, id);
+        self.voided.remove(&(entity.name, id));
         self.tombstones.push(Tombstone {
             entity: entity.name,
             id,
@@ -301,6 +374,12 @@ impl Books {
             return Err(Fault::unsupported("Void"));
         }
         let (id, mut next) = self.current_version(entity, &object)?;
+        if !self.voided.insert((entity.name, id)) {
+            return Err(Fault::business(format!(
+                "{} {id} has already been voided.",
+                entity.name
+            )));
+        }
         for line in next
             .get_mut("Line")
             .and_then(Value::as_array_mut)
@@ -327,7 +406,6 @@ impl Books {
             _ => "Voided".to_owned(),
         };
         next.insert("PrivateNote".into(), Value::String(note));
-        next.insert("Voided".into(), Value::Bool(true));
         touch(&mut next, now);
         self.save(entity, id, next)
     }
@@ -396,6 +474,40 @@ impl Books {
             }
         }
         None
+    }
+
+    /// 6140: another document of the same type already carries this DocNumber, unless the
+    /// request says `include=allowduplicatedocnum`.
+    fn check_doc_number(
+        &self,
+        entity: &'static EntityType,
+        object: &Map<String, Value>,
+        own_id: Option<u64>,
+        options: WriteOptions,
+    ) -> Result<(), Fault> {
+        if !entity.unique_doc_number || options.allow_duplicate_doc_number {
+            return Ok(());
+        }
+        let Some(number) = object
+            .get("DocNumber")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        else {
+            return Ok(());
+        };
+        let taken = self.all(entity).find(|other| {
+            Some(fields::id(other)) != own_id
+                && fields::text(other, "DocNumber").is_some_and(|n| n.trim() == number)
+        });
+        match taken {
+            Some(other) => Err(Fault::duplicate_doc_number(
+                number,
+                entity.name,
+                fields::id(other),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Every `…Ref` in the object must name an existing, active entity.
@@ -539,7 +651,9 @@ impl Books {
                 {
                     return Err(Fault::duplicate_name(&name));
                 }
-                object.insert("FullyQualifiedName".into(), Value::String(name));
+                if entity.properties.contains_key("FullyQualifiedName") {
+                    object.insert("FullyQualifiedName".into(), Value::String(name));
+                }
                 if entity.name == "Account" {
                     let account_type = object
                         .get("AccountType")
@@ -598,6 +712,9 @@ impl Books {
                     None if linking => String::new(),
                     None => return Err(Fault::required("Line.DetailType")),
                 };
+                if let Some(fault) = unit_price_mismatch(line, &detail_type) {
+                    return Err(fault);
+                }
                 if detail_type == "SalesItemLineDetail" && !has_value(line, "Amount") {
                     let detail = line
                         .get("SalesItemLineDetail")
@@ -808,4 +925,31 @@ impl Books {
             }
         }
     }
+}
+
+/// 6070: an item line whose `Amount` is not `UnitPrice × Qty` rounded half-up to cents.
+/// Checked only when the line gives both (and they are not both zero, python-quickbooks'
+/// defaults), as QuickBooks computes the missing one otherwise.
+fn unit_price_mismatch(line: &Map<String, Value>, detail_type: &str) -> Option<Fault> {
+    if !matches!(
+        detail_type,
+        "SalesItemLineDetail" | "ItemBasedExpenseLineDetail"
+    ) {
+        return None;
+    }
+    let detail = line.get(detail_type)?;
+    let given = |field: &str| match detail.get(field) {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let (qty, price) = (given("Qty")?, given("UnitPrice")?);
+    if qty == 0.0 && price == 0.0 || !has_value(line, "Amount") {
+        return None;
+    }
+    let supplied = amount(&Value::Object(line.clone()), "Amount");
+    if (cents_half_up(qty * price) - cents(supplied)).abs() < 0.005 {
+        return None;
+    }
+    Some(Fault::amount_mismatch(supplied))
 }

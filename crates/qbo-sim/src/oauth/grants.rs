@@ -57,8 +57,12 @@ fn refresh_expiry(
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
     let rolling = now + Duration::seconds(config.refresh_token_lifetime_s as i64);
-    let hard = chain_started_at + Duration::seconds(config.refresh_token_max_lifetime_s as i64);
-    rolling.min(hard)
+    rolling.min(hard_expiry(config, chain_started_at))
+}
+
+/// When a chain of refresh tokens started at `chain_started_at` dies, however it is used.
+fn hard_expiry(config: &SimConfig, chain_started_at: DateTime<Utc>) -> DateTime<Utc> {
+    chain_started_at + Duration::seconds(config.refresh_token_max_lifetime_s as i64)
 }
 
 /// A live access token.
@@ -75,7 +79,10 @@ pub struct Issued {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: i64,
+    /// Seconds the refresh token answered stays valid (its remaining validity).
     pub refresh_expires_in: i64,
+    /// Seconds until the hard maximum of the token's chain, whatever refreshing does.
+    pub refresh_hard_expires_in: i64,
     pub principal: Principal,
     /// The refresh answered a new refresh token value.
     pub rotated: bool,
@@ -247,6 +254,7 @@ impl Grants {
             refresh_token: refresh,
             expires_in: config.access_token_lifetime_s as i64,
             refresh_expires_in: (expires_at - now).num_seconds(),
+            refresh_hard_expires_in: (hard_expiry(config, now) - now).num_seconds(),
             principal,
             rotated: false,
         })
@@ -312,10 +320,14 @@ impl Grants {
             }
             next
         } else {
-            if let Some(same) = self.refresh.get_mut(&current_value) {
-                same.expires_at = expires_at;
-            }
+            // The same value answered again keeps its expiry: Intuit's answer then counts
+            // down (the rolling 100 days restart with each new value).
             current_value
+        };
+        let expires_at = if rotate {
+            expires_at
+        } else {
+            current.expires_at
         };
         let access = self.mint(current.principal.clone(), current.generation, config, now);
         Ok(Issued {
@@ -323,6 +335,8 @@ impl Grants {
             refresh_token: value,
             expires_in: config.access_token_lifetime_s as i64,
             refresh_expires_in: (expires_at - now).num_seconds(),
+            refresh_hard_expires_in: (hard_expiry(config, current.chain_started_at) - now)
+                .num_seconds(),
             principal: current.principal,
             rotated: rotate,
         })
@@ -552,16 +566,26 @@ mod tests {
     }
 
     #[test]
-    fn refresh_lifetime_rolls_and_expires() {
+    fn refresh_lifetime_rolls_with_each_new_value_and_counts_down_otherwise() {
         let mut grants = Grants::default();
         let config = SimConfig {
             refresh_token_lifetime_s: 100,
-            rotation_interval_s: 10_000,
+            rotation_interval_s: 50,
             ..SimConfig::default()
         };
         let t0 = Utc::now();
         let first = connected(&mut grants, &config, t0);
-        grants
+        let same = grants
+            .refresh(
+                "app",
+                &first.refresh_token,
+                &config,
+                t0 + Duration::seconds(30),
+            )
+            .expect("within life");
+        assert_eq!(same.refresh_token, first.refresh_token);
+        assert_eq!(same.refresh_expires_in, 70, "the same value counts down");
+        let rotated = grants
             .refresh(
                 "app",
                 &first.refresh_token,
@@ -569,10 +593,15 @@ mod tests {
                 t0 + Duration::seconds(90),
             )
             .expect("within life");
-        grants
+        assert_ne!(rotated.refresh_token, first.refresh_token);
+        assert_eq!(
+            rotated.refresh_expires_in, 100,
+            "a new value rolls the lifetime"
+        );
+        let again = grants
             .refresh(
                 "app",
-                &first.refresh_token,
+                &rotated.refresh_token,
                 &config,
                 t0 + Duration::seconds(180),
             )
@@ -581,7 +610,7 @@ mod tests {
             grants
                 .refresh(
                     "app",
-                    &first.refresh_token,
+                    &again.refresh_token,
                     &config,
                     t0 + Duration::seconds(281)
                 )

@@ -1,6 +1,7 @@
 //! Intuit's OAuth 2.0 / OpenID Connect service at Intuit's own paths, all on the simulator's
 //! base URL: discovery, the authorize endpoint with its consent page, the token endpoint
-//! (HTTP Basic client auth, Intuit's error bodies), revocation, userinfo and JWKS.
+//! (HTTP Basic or form client auth, as the discovery document advertises; Intuit's error
+//! bodies), revocation, userinfo and JWKS.
 //! Any client id and secret are accepted; each client id is its own Intuit app.
 
 pub mod consent;
@@ -139,14 +140,26 @@ struct TokenForm {
     code: Option<String>,
     redirect_uri: Option<String>,
     refresh_token: Option<String>,
+    /// `client_secret_post` (the discovery document advertises it beside Basic).
+    client_id: Option<String>,
+    client_secret: Option<String>,
 }
+
+/// The header asking the token endpoint for `x_refresh_token_hard_expires_in`.
+const HARD_EXPIRY_HEADER: &str = "x-include-refresh-token-hard-expires-in";
 
 async fn token(
     State(state): State<Arc<SimState>>,
-    BasicClient(client_id): BasicClient,
+    basic: Result<BasicClient, Response>,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
+    // HTTP Basic first; without it, the form's client_id and client_secret.
+    let client_id = match (basic, &form.client_id, &form.client_secret) {
+        (Ok(BasicClient(id)), _, _) => id,
+        (Err(_), Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => id.clone(),
+        (Err(refused), _, _) => return refused,
+    };
     let config = state.config();
     let now = state.clock.now();
     // The company a presented code or token belongs to, when it is known (even if spent).
@@ -213,6 +226,13 @@ async fn token(
         "expires_in": issued.expires_in,
         "x_refresh_token_expires_in": issued.refresh_expires_in,
     });
+    if headers
+        .get(HARD_EXPIRY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        body["x_refresh_token_hard_expires_in"] = json!(issued.refresh_hard_expires_in);
+    }
     if exchange && issued.principal.scopes.iter().any(|s| s == "openid") {
         match id_token_for(&state, &headers, &issued.principal) {
             Ok(token) => body["id_token"] = Value::String(token),
@@ -279,7 +299,12 @@ async fn revoke(
         Counter::Revocations,
         revoked.as_ref().map(|p| p.realm_id.as_str()),
     );
-    StatusCode::OK.into_response()
+    // Intuit answers an unknown, spent or foreign token with a bare 400.
+    if revoked.is_some() {
+        StatusCode::OK.into_response()
+    } else {
+        StatusCode::BAD_REQUEST.into_response()
+    }
 }
 
 async fn userinfo(

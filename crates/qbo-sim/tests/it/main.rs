@@ -5,6 +5,7 @@ mod accounting;
 mod cli;
 mod control;
 mod embedding;
+mod fidelity;
 mod oauth;
 mod queries;
 mod query_props;

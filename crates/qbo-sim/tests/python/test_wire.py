@@ -276,3 +276,245 @@ def test_webhooks_verify_with_python_quickbooks(sim):
         assert event["dataChangeEvent"]["entities"][0]["operation"] == "Create"
     finally:
         server.shutdown()
+
+
+# ---- Fidelity: what QuickBooks refuses (docs/simulator.md, one test per numbered item) ----
+
+from quickbooks.exceptions import AuthorizationException, ValidationException
+from quickbooks.objects.bill import Bill
+from quickbooks.objects.detailline import AccountBasedExpenseLine, AccountBasedExpenseLineDetail
+from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
+from quickbooks.objects.base import Ref
+from quickbooks.objects.purchase import Purchase
+from quickbooks.objects.vendor import Vendor
+
+
+def api(base, client, method, path, **kwargs):
+    """A raw Accounting API request, for what python-quickbooks cannot express."""
+    headers = {"Authorization": f"Bearer {client.access_token}", "Accept": "application/json"}
+    return requests.request(method, f"{base}/v3/company/{REALM}/{path}", headers=headers, timeout=10, **kwargs)
+
+
+def ref(value):
+    r = Ref()
+    r.value = str(value)
+    return r
+
+
+def sales_invoice(qty, price, amount):
+    line = SalesItemLine()
+    line.Amount = amount
+    line.SalesItemLineDetail = SalesItemLineDetail()
+    line.SalesItemLineDetail.ItemRef = ref(1)
+    line.SalesItemLineDetail.Qty = qty
+    line.SalesItemLineDetail.UnitPrice = price
+    invoice = Invoice()
+    invoice.CustomerRef = ref(1)
+    invoice.Line.append(line)
+    return invoice
+
+
+def refused(call):
+    with pytest.raises(QuickbooksException) as caught:
+        call()
+    return caught.value
+
+
+def test_item_1_writes_are_validated(sim):
+    qb = quickbooks(sim, connect(sim))
+    saved = sales_invoice(1, 10, 10).save(qb=qb)
+    assert saved.Id and saved.TotalAmt == 10, "python-quickbooks' own defaults pass"
+
+    bogus = sales_invoice(1, 10, 10)
+    bogus.Bogus = 1
+    error = refused(lambda: bogus.save(qb=qb))
+    assert isinstance(error, ValidationException) and error.error_code == 2010
+    assert 'Unrecognized field "Bogus"' in error.detail
+
+    dated = sales_invoice(1, 10, 10)
+    dated.TxnDate = "31/12/2025"
+    assert refused(lambda: dated.save(qb=qb)).error_code == 2010
+
+    wordy = sales_invoice(1, 10, 10)
+    wordy.Line[0].Amount = "abc"
+    wordy.Line[0].SalesItemLineDetail = None
+    assert refused(lambda: wordy.save(qb=qb)).error_code == 2010
+
+    odd = sales_invoice(1, 10, 10)
+    odd.Line[0].DetailType = "BogusDetail"
+    assert refused(lambda: odd.save(qb=qb)).error_code == 2010
+
+
+def test_item_2_only_filterable_properties_are_queryable(sim):
+    qb = quickbooks(sim, connect(sim))
+    for call in [
+        lambda: Vendor.filter(PrimaryEmailAddr="x@y.com", qb=qb),
+        lambda: Vendor.where("Balance > '0'", qb=qb),
+        lambda: Customer.filter(SyncToken="0", qb=qb),
+        lambda: Purchase.filter(AccountRef="1", qb=qb),
+        lambda: Customer.all(order_by="BillAddr.City", qb=qb),
+        lambda: Customer.where("Balance LIKE '1%'", qb=qb),
+    ]:
+        error = refused(call)
+        assert error.error_code == 4001, error.detail
+    assert "property 'PrimaryEmailAddr' is not queryable" in refused(
+        lambda: Vendor.filter(PrimaryEmailAddr="x@y.com", qb=qb)
+    ).detail
+    assert Customer.where("Balance > '0'", order_by="Balance DESC", qb=qb)
+
+
+def test_item_3_line_arithmetic(sim):
+    qb = quickbooks(sim, connect(sim))
+    error = refused(lambda: sales_invoice(2, 10, 999).save(qb=qb))
+    assert error.error_code == 6070
+    assert sales_invoice(3, 0.335, 1.01).save(qb=qb).TotalAmt == 1.01, "rounded half-up"
+
+
+def test_item_4_duplicate_doc_number(sim):
+    client = connect(sim)
+    qb = quickbooks(sim, client)
+
+    def bill():
+        line = AccountBasedExpenseLine()
+        line.Amount = 40
+        line.AccountBasedExpenseLineDetail = AccountBasedExpenseLineDetail()
+        line.AccountBasedExpenseLineDetail.AccountRef = ref(1)
+        made = Bill()
+        made.VendorRef = ref(1)
+        made.DocNumber = "WIRE-1"
+        made.Line.append(line)
+        return made
+
+    bill().save(qb=qb)
+    error = refused(lambda: bill().save(qb=qb))
+    assert error.error_code == 6140
+    assert "DocNumber=WIRE-1" in error.detail
+    allowed = bill().save(qb=qb, params={"include": "allowduplicatedocnum"})
+    assert allowed.DocNumber == "WIRE-1"
+
+
+def test_item_5_open_balance_blocks_deactivation(sim):
+    qb = quickbooks(sim, connect(sim))
+    owing = Customer.where("Balance > '0'", max_results=1, qb=qb)[0]
+    owing.Active = False
+    error = refused(lambda: owing.save(qb=qb))
+    assert error.error_code == 6000
+    assert "open balance" in error.detail
+
+
+def test_item_6_error_shapes(sim):
+    client = connect(sim)
+    qb = quickbooks(sim, client)
+
+    def inject(fault):
+        response = requests.post(f"{sim}/_sim/inject-fault", json={"fault": fault}, timeout=10)
+        assert response.status_code == 200, response.text
+
+    for fault, marker in [
+        ("authentication_failed", '"code":"3200"'),
+        ("authentication_fault", '"type":"AuthenticationFault"'),
+        ("authentication_fault_xml", '<Fault type="AuthenticationFault"><Error code="100">'),
+    ]:
+        inject(fault)
+        with pytest.raises(AuthorizationException) as caught:
+            Customer.get(1, qb=qb)
+        assert caught.value.error_code == 401
+        assert marker in caught.value.detail, caught.value.detail
+
+    response = requests.get(
+        f"{sim}/v3/company/9341453050298465/customer/1",
+        headers={"Authorization": f"Bearer {client.access_token}", "Accept": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    fault = response.json()["fault"]
+    assert fault["type"] == "SERVICE"
+    assert fault["error"][0]["message"] == "message=AuthorizationFailed; errorCode=003100; statusCode=403"
+    inject("authorization_failed")
+    error = refused(lambda: Customer.get(1, qb=qb))
+    assert "403" in str(error) and "003100" in str(error)
+
+
+def test_item_7_intuit_tid(sim):
+    client = connect(sim)
+    seen = set()
+    for response in [
+        api(sim, client, "GET", "customer/1"),
+        api(sim, client, "GET", "customer/1"),
+        api(sim, client, "GET", "invoice/99999"),
+        requests.get(f"{sim}/v3/company/{REALM}/customer/1", headers={"Authorization": "Bearer nope"}, timeout=10),
+        requests.post(
+            f"{sim}/oauth2/v1/tokens/bearer",
+            auth=("wire-app", "wire-secret"),
+            data={"grant_type": "refresh_token", "refresh_token": "nonsense"},
+            timeout=10,
+        ),
+    ]:
+        tid = response.headers.get("intuit_tid")
+        assert tid and tid.startswith("1-"), response.headers
+        seen.add(tid)
+    assert len(seen) == 5, "unique on every answer, errors included"
+
+
+def test_item_8_report_col_keys(sim):
+    qb = quickbooks(sim, connect(sim))
+    ledger = qb.get_report("GeneralLedger")
+    amount = next(c for c in ledger["Columns"]["Column"] if c["ColTitle"] == "Amount")
+    assert amount["ColType"] == "Money"
+    assert amount["MetaData"] == [{"Name": "ColKey", "Value": "subt_nat_amount"}]
+    profit = qb.get_report("ProfitAndLoss")
+    assert profit["Columns"]["Column"][0]["MetaData"] == [{"Name": "ColKey", "Value": "account"}]
+
+
+def test_item_9_refresh_token_lifetimes(sim):
+    client = connect(sim)
+    assert client.x_refresh_token_expires_in == 8640000
+    advanced = requests.post(f"{sim}/_sim/advance-clock", json={"seconds": 1000}, timeout=10)
+    assert advanced.status_code == 200
+    client.refresh()
+    # What is left of the same value (the simulator's clock also runs on by real seconds).
+    assert 8640000 - 1010 <= client.x_refresh_token_expires_in <= 8640000 - 1000
+    answer = requests.post(
+        client.token_endpoint,
+        auth=("wire-app", "wire-secret"),
+        headers={"x-include-refresh-token-hard-expires-in": "true", "Accept": "application/json"},
+        data={"grant_type": "refresh_token", "refresh_token": client.refresh_token},
+        timeout=10,
+    ).json()
+    assert 157680000 - 1010 <= answer["x_refresh_token_hard_expires_in"] <= 157680000 - 1000
+    assert 8640000 - 1010 <= answer["x_refresh_token_expires_in"] <= 8640000 - 1000
+
+
+def test_item_10_smaller_rules(sim):
+    client = connect(sim)
+    qb = quickbooks(sim, client)
+    customer = Customer()
+    customer.DisplayName = "Sparse As Text Ltd"
+    customer.Notes = "keep me"
+    made = customer.save(qb=qb)
+    answer = api(sim, client, "POST", "customer",
+                 json={"Id": made.Id, "SyncToken": made.SyncToken, "sparse": "true", "CompanyName": "Sparse"})
+    assert answer.status_code == 200
+    assert answer.json()["Customer"]["Notes"] == "keep me", "\"true\" as text is a sparse update"
+
+    invoice = sales_invoice(1, 30, 30).save(qb=qb)
+    invoice.void(qb=qb)
+    voided = Invoice.get(invoice.Id, qb=qb)
+    assert refused(lambda: voided.void(qb=qb)).error_code == 6000
+    voided.PrivateNote = "edited"
+    assert refused(lambda: voided.save(qb=qb)).error_code == 6000
+
+    with pytest.raises(AuthClientError) as revoked:
+        client.revoke(token="nonsense")
+    assert revoked.value.status_code == 400
+
+    posted = requests.post(
+        client.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": client.refresh_token,
+              "client_id": "wire-app", "client_secret": "wire-secret"},
+        timeout=10,
+    )
+    assert posted.status_code == 200, "client_secret_post, as discovery advertises"
+
+    found = Customer.query("select * from Customer where displayname = 'Sparse As Text Ltd' startposition 0", qb=qb)
+    assert [c.Id for c in found] == [made.Id]
