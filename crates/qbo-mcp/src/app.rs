@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(people::api::routes())
         .merge(people::pages::routes())
         .merge(audit::api::routes())
+        .merge(audit::pages::routes())
         .merge(companies::routes())
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(

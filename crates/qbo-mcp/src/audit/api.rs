@@ -2,6 +2,7 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +10,8 @@ use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 
-use super::{Entry, Filter, parse_time, read};
+use super::pages::scope;
+use super::{Entry, FilterQuery, read};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/audit", get(list))
@@ -21,10 +23,14 @@ struct ListQuery {
     user: Option<String>,
     company: Option<String>,
     action: Option<String>,
+    /// ok, refused, error, pending or unknown.
+    outcome: Option<String>,
     since: Option<String>,
     until: Option<String>,
     before: Option<i64>,
     limit: Option<i64>,
+    /// `json` (default) or `csv` (every matching entry, streamed; `limit` and `before` do not apply).
+    format: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -34,26 +40,37 @@ struct Page {
     next_before: Option<i64>,
 }
 
-/// `GET /api/v1/audit`: admins read everything; others only their own entries.
+/// `GET /api/v1/audit`: admins read everything; others only their own entries. As CSV with
+/// `format=csv` (`super::csv`).
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<serde_json::Value>, AppError> {
+) -> Result<Response, AppError> {
     let Query(q) =
         query.map_err(|e| AppError::bad_request("invalid_query", format!("{}.", e.body_text())))?;
-    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, AppError> {
-        v.as_deref()
-            .map(|raw| {
-                parse_time(raw).ok_or_else(|| {
-                    AppError::invalid(
-                        "invalid_time",
-                        format!("`{name}` must be an RFC 3339 time, a date like 2026-11-23, or Unix seconds."),
-                    )
-                })
-            })
-            .transpose()
+    let fields = FilterQuery {
+        user: q.user,
+        company: q.company,
+        action: q.action,
+        outcome: q.outcome,
+        since: q.since,
+        until: q.until,
     };
+    let mut filter = fields
+        .check()
+        .map_err(|e| AppError::invalid(e.code, e.message))?;
+    scope(&mut filter, &caller.person)?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => {}
+        "csv" => return Ok(super::csv::export(state.db.clone(), filter)),
+        _ => {
+            return Err(AppError::invalid(
+                "invalid_format",
+                "`format` is json or csv.",
+            ));
+        }
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(AppError::invalid(
@@ -61,35 +78,15 @@ async fn list(
             "`limit` must be between 1 and 1000.",
         ));
     }
-    let mut username = q.user.map(|u| u.trim().to_ascii_lowercase());
-    if !caller.person.is_admin() {
-        match &username {
-            Some(u) if *u != caller.person.username => {
-                return Err(AppError::forbidden(
-                    "Only admins can read other people's audit entries.",
-                ));
-            }
-            _ => username = Some(caller.person.username.clone()),
-        }
-    }
-    let filter = Filter {
-        username,
-        company: q.company,
-        action: q.action,
-        since: time("since", &q.since)?,
-        until: time("until", &q.until)?,
-        before: q.before,
-        limit,
-    };
+    filter.before = q.before;
+    filter.limit = limit;
     let entries = read(&state.db, &filter).await?;
     let next_before = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.id))
         .flatten();
-    Ok(axum::Json(
-        serde_json::to_value(Page {
-            entries,
-            next_before,
-        })
-        .map_err(AppError::internal)?,
-    ))
+    Ok(axum::Json(Page {
+        entries,
+        next_before,
+    })
+    .into_response())
 }
