@@ -5,6 +5,7 @@
 //! duration. The same filters download as CSV from `GET /api/v1/audit?format=csv`.
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -45,14 +46,9 @@ pub(super) fn scope(filter: &mut Filter, person: &Person) -> Result<(), AppError
     }
 }
 
+/// The page's own query field besides the filters.
 #[derive(Debug, Default, Deserialize)]
-struct PageQuery {
-    user: Option<String>,
-    company: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
+struct Paging {
     /// Entries older than this id (the "Older entries" link).
     before: Option<String>,
 }
@@ -62,19 +58,20 @@ async fn audit_page(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     csrf: web::CsrfToken,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    fields: Result<Query<FilterQuery>, QueryRejection>,
+    paging: Result<Query<Paging>, QueryRejection>,
 ) -> PageResult<Response> {
-    let q = query.map(|Query(q)| q).unwrap_or_default();
-    let fields = FilterQuery {
-        user: q.user,
-        company: q.company,
-        action: q.action,
-        outcome: q.outcome,
-        since: q.since,
-        until: q.until,
-    };
+    let unreadable =
+        |e: QueryRejection| AppError::bad_request("invalid_query", format!("{}.", e.body_text()));
+    let Query(fields) = fields.map_err(unreadable)?;
+    let Query(paging) = paging.map_err(unreadable)?;
     let person = &caller.person;
-    let before = match q.before.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+    let before = match paging
+        .before
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
         None => Ok(None),
         Some(b) => b.parse::<i64>().map(Some).map_err(|_| FieldError {
             field: "before",

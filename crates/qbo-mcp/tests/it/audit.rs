@@ -10,9 +10,10 @@ use qbo_mcp::audit::{self, NewEntry, Outcome};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::companies::connect_demo_company;
-use crate::harness::{Backend, TestDb, TestServer, node, node_dir, personal_token, run_peer};
+use crate::companies::{call_tool, connect_demo_company};
+use crate::harness::{Backend, TestDb, TestServer, node, personal_token, run_peer};
 use crate::on_both_backends;
+use crate::people::browser::browser_peers;
 use crate::people::{Browser, PASSWORD, add_person, first_admin};
 
 const REALM: &str = "9341453050298464";
@@ -25,17 +26,11 @@ on_both_backends!(
     the_audit_page_works_in_a_browser
 );
 
-/// Calls an MCP tool over `/mcp` with a bearer token and returns the JSON-RPC answer.
-async fn call_tool(server: &TestServer, token: &str, name: &str, arguments: Value) -> Value {
-    server
-        .post("/mcp")
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}))
-        .send()
+/// A JSON answer of the API, read by `reader`.
+async fn get_json(reader: &Browser, path: &str) -> Value {
+    reader
+        .call(Method::GET, path, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap()
@@ -43,12 +38,7 @@ async fn call_tool(server: &TestServer, token: &str, name: &str, arguments: Valu
 
 /// The newest audit entry of `tool`, as the JSON API shows it to `reader`.
 async fn entry_of(reader: &Browser, tool: &str) -> Value {
-    let audit: Value = reader
-        .call(Method::GET, "/api/v1/audit?action=tool.call", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit = get_json(reader, "/api/v1/audit?action=tool.call").await;
     audit["entries"]
         .as_array()
         .unwrap()
@@ -129,12 +119,7 @@ async fn tool_calls_record_what_they_did_in_the_books(backend: Backend) {
     assert!(e["intuit_tid"].is_string(), "{e}");
 
     // One entry per call, the write's included (completed, not written twice).
-    let all: Value = admin
-        .call(Method::GET, "/api/v1/audit?action=tool.call", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = get_json(&admin, "/api/v1/audit?action=tool.call").await;
     assert_eq!(all["entries"].as_array().unwrap().len(), 2, "{all}");
 
     // A refused write (QuickBooks' fault) still names what it tried and Intuit's id.
@@ -167,12 +152,7 @@ async fn tool_calls_record_what_they_did_in_the_books(backend: Backend) {
     )
     .await
     .unwrap();
-    let pending: Value = admin
-        .call(Method::GET, "/api/v1/audit?outcome=pending", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pending = get_json(&admin, "/api/v1/audit?outcome=pending").await;
     assert_eq!(pending["entries"][0]["id"], id, "{pending}");
     assert_eq!(pending["entries"][0]["outcome"], "pending", "{pending}");
     let hour_ago = qbo_mcp::time::now() - 3600;
@@ -185,21 +165,11 @@ async fn tool_calls_record_what_they_did_in_the_books(backend: Backend) {
             .unwrap()
             .rows_affected()
     });
-    let unknown: Value = admin
-        .call(Method::GET, "/api/v1/audit?outcome=unknown", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let unknown = get_json(&admin, "/api/v1/audit?outcome=unknown").await;
     assert_eq!(unknown["entries"].as_array().unwrap().len(), 1, "{unknown}");
     assert_eq!(unknown["entries"][0]["id"], id, "{unknown}");
     assert_eq!(unknown["entries"][0]["outcome"], "unknown", "{unknown}");
-    let pending: Value = admin
-        .call(Method::GET, "/api/v1/audit?outcome=pending", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pending = get_json(&admin, "/api/v1/audit?outcome=pending").await;
     assert_eq!(pending["entries"], json!([]), "{pending}");
     let (status, page) = admin.page("/audit?outcome=unknown").await;
     assert_eq!(status, StatusCode::OK);
@@ -461,16 +431,7 @@ async fn the_csv_export_quotes_filters_and_keeps_to_ones_own(backend: Backend) {
 }
 
 async fn the_audit_page_works_in_a_browser(backend: Backend) {
-    let dir = node_dir();
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "npm playwright-core is not installed: run `npm ci` in {}",
-        dir.display()
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "chromium is needed: apt-get install -y chromium"
-    );
+    let dir = browser_peers();
     let db = TestDb::fresh(backend).await;
     let server = TestServer::start(&db).await;
     let admin = first_admin(&server).await;

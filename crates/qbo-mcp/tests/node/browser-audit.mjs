@@ -5,35 +5,12 @@
 // may overflow sideways. Exits non-zero with a message on the first failure.
 // Env: BASE_URL, PASSWORD, SCREENSHOT_DIR. The server holds root (admin) with one query call
 // in the demo company, and bea (bookkeeper) with 55 entries.
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { check, launch, screenshots } from './browser.mjs';
 
 const base = process.env.BASE_URL;
-const dir = process.env.SCREENSHOT_DIR;
 const password = process.env.PASSWORD;
-fs.mkdirSync(dir, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function shot(page, name) {
-  for (const [label, width, height] of [['desktop', 1280, 800], ['375', 375, 740]]) {
-    await page.setViewportSize({ width, height });
-    await page.screenshot({ path: `${dir}/${name}-${label}.png`, fullPage: true });
-    if (width === 375) {
-      const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-      check(scroll <= 375, `${name}: the page is ${scroll} px wide at 375 px`);
-    }
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
+const browser = await launch();
+const shot = screenshots(process.env.SCREENSHOT_DIR, 375);
 
 async function signIn(username) {
   const page = await (await browser.newContext()).newPage();

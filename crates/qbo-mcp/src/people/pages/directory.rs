@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::auth::{AdminPage, Caller};
 use crate::error::AppError;
 use crate::people::{self, Person, Role, admin, grants, parse_role};
-use crate::quickbooks::{Company, Status};
+use crate::quickbooks::Company;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::time::time_display;
@@ -200,18 +200,14 @@ async fn add_person(
 
 async fn person_body(
     state: &AppState,
+    viewer: &Person,
     csrf: &CsrfToken,
     p: &Person,
     notice: Option<&AppError>,
 ) -> Result<Markup, AppError> {
     let realms = grants::granted_realms(&state.db, p.id).await?;
-    let connected: Vec<Company> = state
-        .quickbooks
-        .companies()
-        .await?
-        .into_iter()
-        .filter(|c| c.status != Status::Disconnected)
-        .collect();
+    // The companies an admin may grant: every connected one.
+    let connected: Vec<Company> = crate::companies::visible_companies(state, viewer).await?;
     let name_of = |realm: &str| {
         connected
             .iter()
@@ -306,7 +302,7 @@ async fn show_person(
 ) -> PageResult {
     let person = find_person(state, username).await?;
     let status = notice.as_ref().map_or(StatusCode::OK, |e| e.status);
-    let body = person_body(state, csrf, &person, notice.as_ref()).await?;
+    let body = person_body(state, &caller.person, csrf, &person, notice.as_ref()).await?;
     Ok((
         status,
         render(state, Some(&caller.person), csrf, &person.username, body).await,
