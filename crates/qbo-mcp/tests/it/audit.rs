@@ -293,9 +293,97 @@ async fn the_audit_page_filters_pages_and_keeps_to_ones_own(backend: Backend) {
     let (status, _) = bea.page("/audit?user=root").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    // A person's page links to their recent activity.
+    // A person's page links to their recent activity, and grants a company by picking one of
+    // the connected companies.
     let (_, person) = admin.page("/people/bea").await;
     assert!(person.contains("href=\"/audit?user=bea\""), "{person}");
+    assert!(person.contains("No company is connected yet"), "{person}");
+    connect_demo_company(&server, &admin, REALM, "craig@craigsdesign.example").await;
+    let (_, person) = admin.page("/people/bea").await;
+    assert!(
+        person.contains("<select id=\"realm_id\" name=\"realm_id\"")
+            && person.contains(&format!("<option value=\"{REALM}\">")),
+        "{person}"
+    );
+    let r = admin
+        .submit("/people/bea", "/people/bea/grants", &[("realm_id", REALM)])
+        .await;
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    let (_, person) = admin.page("/people/bea").await;
+    assert!(
+        person.contains("Every connected company is granted."),
+        "{person}"
+    );
+    assert!(
+        person.contains("Craig&#39;s Design") || person.contains("Craig's Design"),
+        "{person}"
+    );
+
+    // The company page shows its recent calls and links to the rest: everyone's five latest
+    // for an admin, only her own for bea.
+    let (_, companies) = admin.page("/companies").await;
+    assert!(companies.contains("Recent calls"), "{companies}");
+    let calls = |html: &str, who: &str| html.matches(&format!(" · {who} · query · ok")).count();
+    assert_eq!(
+        (calls(&companies, "root"), calls(&companies, "bea")),
+        (3, 2),
+        "{companies}"
+    );
+    assert!(
+        companies.contains(&format!("href=\"/audit?company={REALM}\"")),
+        "{companies}"
+    );
+    let (_, theirs) = bea.page("/companies").await;
+    assert_eq!(
+        (calls(&theirs, "root"), calls(&theirs, "bea")),
+        (0, 5),
+        "{theirs}"
+    );
+
+    // Times read as people read them on every page; the onboarding page's grammar.
+    for path in [
+        "/people",
+        "/people/bea",
+        "/account",
+        "/assistants",
+        "/companies",
+    ] {
+        let (_, html) = admin.page(path).await;
+        let machine = machine_time(&html);
+        assert!(machine.is_none(), "{path} shows {machine:?}");
+    }
+    let (_, welcome) = admin.page("/onboarding").await;
+    assert!(
+        welcome.contains("You are an <strong>admin</strong>"),
+        "{welcome}"
+    );
+    let (_, welcome) = bea.page("/onboarding").await;
+    assert!(
+        welcome.contains("You are a <strong>bookkeeper</strong>"),
+        "{welcome}"
+    );
+}
+
+/// The first RFC 3339 time (`2026-11-30T22:36:20Z`) in a page, outside `datetime` attributes.
+fn machine_time(html: &str) -> Option<String> {
+    let bytes = html.as_bytes();
+    (0..bytes.len().saturating_sub(20)).find_map(|i| {
+        let w = &bytes[i..i + 20];
+        let shape = w.iter().enumerate().all(|(k, &b)| match k {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            19 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+        // `<time datetime="…">` carries the machine time on purpose.
+        (shape && !bytes[..i].ends_with(b"datetime=\""))
+            .then(|| String::from_utf8_lossy(w).into_owned())
+    })
 }
 
 /// Parses CSV (RFC 4180: quoted fields, doubled quotes, CRLF rows).
