@@ -345,6 +345,10 @@ async fn the_audit_page_filters_pages_and_keeps_to_ones_own(backend: Backend) {
     );
 
     // Times read as people read them on every page; the onboarding page's grammar.
+    assert_eq!(
+        machine_time("<td>2026-11-30T22:36:20Z</td>").as_deref(),
+        Some("2026-11-30T22:36:20Z")
+    );
     for path in [
         "/people",
         "/people/bea",
