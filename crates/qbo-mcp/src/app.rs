@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .merge(api.layer(Extension(doc)))
         .merge(people::pages::routes())
+        .merge(audit::pages::routes())
         .merge(companies::routes())
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(

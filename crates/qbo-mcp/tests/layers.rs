@@ -49,6 +49,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "features",
         &[
             "audit::api",
+            "audit::pages",
             "companies",
             "mcp",
             "oauth",
@@ -76,6 +77,7 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("mcp", "companies"),
     // The admins' warnings in the page frame.
     ("people", "companies"),
+    ("audit", "companies"),
     ("oauth", "companies"),
     ("server", "app"),
 ];

@@ -16,6 +16,7 @@ use crate::people::Person;
 use crate::quickbooks::Status;
 use crate::quickbooks::connect::Callback;
 use crate::state::AppState;
+use crate::time::time_display;
 use crate::web::{self, CsrfToken, Frame, PageResult};
 
 use super::{admin_ref, admin_warnings, connect_error, disconnect, start, visible_companies};
@@ -90,9 +91,27 @@ struct PageQuery {
 }
 
 fn when(t: Option<i64>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "—".to_owned())
+    t.map(time_display).unwrap_or_else(|| "—".to_owned())
+}
+
+/// Tool calls shown on each company's card; the audit page has the rest.
+const RECENT_CALLS: i64 = 5;
+
+/// The latest tool calls in a company that `person` may read: everyone's for an admin, their
+/// own otherwise (as on the audit page).
+async fn recent_calls(
+    state: &AppState,
+    person: &Person,
+    realm_id: &str,
+) -> Result<Vec<audit::Entry>, AppError> {
+    let filter = audit::Filter {
+        username: (!person.is_admin()).then(|| person.username.clone()),
+        company: Some(realm_id.to_owned()),
+        action: Some("tool.call".to_owned()),
+        limit: RECENT_CALLS,
+        ..Default::default()
+    };
+    audit::read(&state.db, &filter).await
 }
 
 /// `GET /companies`.
@@ -104,6 +123,10 @@ async fn companies_page(
 ) -> PageResult<Markup> {
     let companies = visible_companies(&state, &caller.person).await?;
     let admin = caller.person.is_admin();
+    let mut recent = Vec::with_capacity(companies.len());
+    for c in &companies {
+        recent.push(recent_calls(&state, &caller.person, &c.realm_id).await?);
+    }
     let body = html! {
         h1 { "Companies" }
         @if let Some(realm) = &q.connected {
@@ -112,7 +135,7 @@ async fn companies_page(
         @if companies.is_empty() {
             p { "No QuickBooks company is connected yet." }
         }
-        @for c in &companies {
+        @for (c, calls) in companies.iter().zip(&recent) {
             section.card {
                 h2 { (c.name) }
                 dl {
@@ -127,6 +150,21 @@ async fn companies_page(
                         dt { "Last refresh" } dd { (when(c.last_refresh_at)) }
                     }
                 }
+                h3 { "Recent calls" }
+                @if calls.is_empty() {
+                    p.hint { "No tool calls yet." }
+                } @else {
+                    ul.recent {
+                        @for e in calls {
+                            li {
+                                (time_display(e.at_secs)) " · " (e.username.as_deref().unwrap_or("system"))
+                                " · " (e.tool.as_deref().unwrap_or(&e.action)) " · " (e.outcome)
+                                @if let Some(g) = e.gist() { " — " (g) }
+                            }
+                        }
+                    }
+                }
+                p { a href={ "/audit?company=" (c.realm_id) } { "All activity in " (c.name) } }
                 @if admin {
                     form.inline method="post" action="/companies/connect" {
                         (csrf.field())

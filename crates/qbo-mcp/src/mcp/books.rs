@@ -1,16 +1,18 @@
 //! The QuickBooks tools, `list_companies` first. Each other tool resolves the `company` argument against the companies the
 //! caller may use, then asks `quickbooks::operations`. Faults come back as tool errors that
-//! name QuickBooks' code and say what to do.
+//! name QuickBooks' code and say what to do. Each tool notes what it read or wrote on the
+//! call's audit trail (`trail`); a write records its pending entry before it is sent.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::tools::{NoArguments, ToolContext, ToolError, ToolOutcome, ToolOutput};
+use super::trail::shortened;
 use crate::companies::visible_companies;
 use crate::error::capitalise;
 use crate::people;
-use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs};
+use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs, query_entity};
 use crate::quickbooks::{Company, QboError, Status};
 
 /// The companies the caller may use (`companies::visible_companies`).
@@ -38,6 +40,7 @@ pub async fn list_companies(cx: &ToolContext, _args: NoArguments) -> ToolOutcome
             })
         })
         .collect();
+    cx.trail.note(json!({ "rows": listed.len() }));
     let summary = match visible.as_slice() {
         [] => format!(
             "No QuickBooks company is available to you yet. {}",
@@ -119,11 +122,17 @@ async fn ask_admins(cx: &ToolContext, what: &str) -> String {
     format!("Ask an admin ({names}) {what}.")
 }
 
-/// A QuickBooks answer as the tool's result; a connection only an admin can repair names the
-/// admins to ask.
-async fn explain<T>(cx: &ToolContext, result: Result<T, QboError>) -> Result<T, ToolError> {
+/// A QuickBooks answer as the tool's result, its request id noted on the trail; a connection
+/// only an admin can repair names the admins to ask.
+async fn explain(cx: &ToolContext, result: Result<Answer, QboError>) -> Result<Answer, ToolError> {
+    if let Err(QboError::Fault { intuit_tid, .. }) = &result {
+        cx.trail.tid(intuit_tid.as_deref());
+    }
     match result {
-        Ok(value) => Ok(value),
+        Ok(answer) => {
+            cx.trail.answered(&answer);
+            Ok(answer)
+        }
         Err(e @ (QboError::NeedsReconnect { .. } | QboError::NotConnected { .. })) => {
             Err(ToolError(format!(
                 "{}. {}",
@@ -172,6 +181,61 @@ fn tool_error(e: QboError) -> ToolError {
     })
 }
 
+/// What identifies an entity for people, from its JSON: id, DocNumber, name, total and
+/// currency (null where absent; `Trail::note` leaves nulls out).
+fn entity_facts(entity: &Value) -> Value {
+    let text = |v: &Value| v.as_str().map(shortened);
+    let name = ["DisplayName", "Name", "FullyQualifiedName", "CompanyName"]
+        .iter()
+        .find_map(|k| text(&entity[*k]));
+    let total = ["TotalAmt", "Amount"]
+        .iter()
+        .map(|k| &entity[*k])
+        .find(|v| v.is_number() || v.is_string())
+        .cloned();
+    json!({
+        "id": text(&entity["Id"]),
+        "doc_number": text(&entity["DocNumber"]),
+        "name": name,
+        "total": total,
+        "currency": text(&entity["CurrencyRef"]["value"]),
+    })
+}
+
+/// Notes what QuickBooks answered about the `entity` it read or wrote.
+fn note_entity(cx: &ToolContext, answer: &Answer, entity: &str) {
+    if let Some(e) = answer.value.get(entity) {
+        cx.trail.note(entity_facts(e));
+    }
+}
+
+/// Records the pending audit entry of a write to `c` (unless it is a dry run, which sends
+/// nothing), after noting `facts` about it; the write is sent only once this succeeds.
+async fn before_write(
+    cx: &ToolContext,
+    c: &Company,
+    facts: Value,
+    dry_run: bool,
+) -> Result<(), ToolError> {
+    cx.trail.note(facts);
+    if dry_run {
+        cx.trail.note(json!({ "dry_run": true }));
+        return Ok(());
+    }
+    cx.trail
+        .before_write(&cx.state.db, Some((&c.realm_id, &c.name)))
+        .await
+}
+
+/// Rows in a query or change-data-capture answer: every array under `QueryResponse`.
+fn count_rows(response: &Value) -> usize {
+    match response {
+        Value::Object(o) => o.values().filter_map(Value::as_array).map(Vec::len).sum(),
+        Value::Array(a) => a.iter().map(count_rows).sum(),
+        _ => 0,
+    }
+}
+
 fn output(summary: String, answer: Answer) -> ToolOutcome {
     Ok(ToolOutput {
         summary,
@@ -188,8 +252,10 @@ pub struct CompanyArg {
 
 pub async fn get_company_info(cx: &ToolContext, args: CompanyArg) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    cx.trail.note(json!({ "entity": "CompanyInfo" }));
     let a = cx.state.quickbooks.company_info(&c.realm_id).await;
     let a = explain(cx, a).await?;
+    cx.trail.note(json!({ "rows": 1 }));
     output(format!("Company information for {}.", c.name), a)
 }
 
@@ -205,16 +271,19 @@ pub struct QueryArgs {
 
 pub async fn query(cx: &ToolContext, args: QueryArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    cx.trail.note(json!({
+        "entity": query_entity(&args.query),
+        "query": shortened(&args.query),
+        "fetch_all": args.fetch_all.filter(|all| *all),
+    }));
     let a = cx
         .state
         .quickbooks
         .query(&c.realm_id, &args.query, args.fetch_all.unwrap_or(false))
         .await;
     let a = explain(cx, a).await?;
-    let rows: usize = a.value["QueryResponse"]
-        .as_object()
-        .map(|o| o.values().filter_map(Value::as_array).map(Vec::len).sum())
-        .unwrap_or(0);
+    let rows = count_rows(&a.value["QueryResponse"]);
+    cx.trail.note(json!({ "rows": rows }));
     output(format!("{rows} rows from {}.", c.name), a)
 }
 
@@ -229,12 +298,16 @@ pub struct EntityArgs {
 
 pub async fn get_entity(cx: &ToolContext, args: EntityArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    cx.trail
+        .note(json!({ "entity": shortened(&args.entity), "id": shortened(&args.id) }));
     let a = cx
         .state
         .quickbooks
         .get_entity(&c.realm_id, &args.entity, &args.id)
         .await;
     let a = explain(cx, a).await?;
+    note_entity(cx, &a, &args.entity);
+    cx.trail.note(json!({ "rows": 1 }));
     output(format!("{} {} from {}.", args.entity, args.id, c.name), a)
 }
 
@@ -263,8 +336,15 @@ pub async fn run_report(cx: &ToolContext, args: ReportToolArgs) -> ToolOutcome {
         summarize_column_by: args.summarize_column_by,
         params: args.params,
     };
+    cx.trail.note(json!({
+        "report": shortened(&report.report),
+        "start_date": report.start_date.as_deref().map(shortened),
+        "end_date": report.end_date.as_deref().map(shortened),
+    }));
     let a = cx.state.quickbooks.run_report(&c.realm_id, &report).await;
     let a = explain(cx, a).await?;
+    let rows = a.value["Rows"]["Row"].as_array().map_or(0, Vec::len);
+    cx.trail.note(json!({ "rows": rows }));
     output(
         format!(
             "{} for {}, complete; `totals` are the report's own summary rows.",
@@ -286,12 +366,23 @@ pub struct ChangesArgs {
 
 pub async fn changes_since(cx: &ToolContext, args: ChangesArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    cx.trail.note(json!({
+        "entity": shortened(&args.entities.join(", ")),
+        "since": shortened(&args.since),
+    }));
     let a = cx
         .state
         .quickbooks
         .changes_since(&c.realm_id, &args.entities, &args.since)
         .await;
     let a = explain(cx, a).await?;
+    let rows: usize = a.value["CDCResponse"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| count_rows(&r["QueryResponse"]))
+        .sum();
+    cx.trail.note(json!({ "rows": rows }));
     output(format!("Changes in {} since {}.", c.name, args.since), a)
 }
 
@@ -309,12 +400,16 @@ pub struct CreateArgs {
 pub async fn create_entity(cx: &ToolContext, args: CreateArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
     let dry = args.dry_run.unwrap_or(false);
+    let mut facts = entity_facts(&args.fields);
+    facts["entity"] = json!(shortened(&args.entity));
+    before_write(cx, &c, facts, dry).await?;
     let a = cx
         .state
         .quickbooks
         .create_entity(&c.realm_id, &args.entity, &args.fields, dry)
         .await;
     let a = explain(cx, a).await?;
+    note_entity(cx, &a, &args.entity);
     let id = a.value[&args.entity]["Id"]
         .as_str()
         .unwrap_or("")
@@ -345,6 +440,15 @@ pub struct UpdateArgs {
 pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
     let dry = args.dry_run.unwrap_or(false);
+    let mut facts = entity_facts(&args.fields);
+    facts["entity"] = json!(shortened(&args.entity));
+    facts["id"] = json!(shortened(&args.id));
+    if let Value::Object(fields) = &args.fields {
+        facts["changed"] = json!(shortened(
+            &fields.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    before_write(cx, &c, facts, dry).await?;
     let a = cx
         .state
         .quickbooks
@@ -358,6 +462,7 @@ pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
         )
         .await;
     let a = explain(cx, a).await?;
+    note_entity(cx, &a, &args.entity);
     output(
         if dry {
             format!("Dry run: nothing was sent to {}.", c.name)
@@ -380,12 +485,19 @@ pub struct SendArgs {
 
 pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    let facts = json!({
+        "entity": "Invoice",
+        "id": shortened(&args.id),
+        "send_to": args.email.as_deref().map(shortened),
+    });
+    before_write(cx, &c, facts, false).await?;
     let a = cx
         .state
         .quickbooks
         .send_invoice(&c.realm_id, &args.id, args.email.as_deref())
         .await;
     let a = explain(cx, a).await?;
+    note_entity(cx, &a, "Invoice");
     output(format!("Invoice {} sent from {}.", args.id, c.name), a)
 }
 
@@ -401,12 +513,19 @@ pub struct DeleteArgs {
 
 pub async fn delete_entity(cx: &ToolContext, args: DeleteArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    let facts = json!({
+        "entity": shortened(&args.entity),
+        "id": shortened(&args.id),
+        "mode": args.mode.map(|m| format!("{m:?}").to_ascii_lowercase()),
+    });
+    before_write(cx, &c, facts, false).await?;
     let a = cx
         .state
         .quickbooks
         .delete_entity(&c.realm_id, &args.entity, &args.id, args.mode)
         .await;
     let a = explain(cx, a).await?;
+    note_entity(cx, &a, &args.entity);
     output(
         format!(
             "{} {} removed ({:?}) in {}.",

@@ -1,6 +1,7 @@
 //! The rmcp server handler: server information, `tools/list` filtered by the caller's role and
-//! `tools/call` through the registry. The caller comes from the request's extensions, where
-//! the gate put it; a request that reaches here without one is refused.
+//! `tools/call` through the registry, each call recorded in the audit log with what it did
+//! (`trail`). The caller comes from the request's extensions, where the gate put it; a
+//! request that reaches here without one is refused.
 
 use std::borrow::Cow;
 
@@ -17,6 +18,7 @@ use serde_json::json;
 
 use super::ToolCaller;
 use super::tools::{self, ToolContext};
+use super::trail;
 use crate::audit::{self, NewEntry, Outcome};
 use crate::state::AppState;
 
@@ -100,12 +102,13 @@ impl ServerHandler for McpHandler {
             .and_then(|c| c.as_str())
             .map(str::to_owned);
         let argument_names: Vec<&String> = args.keys().collect();
-        let mut details = json!({
-            "assistant": caller.assistant.label(),
-            "arguments": argument_names,
-        });
         let username = caller.person.username.clone();
+        let base = NewEntry::new(Some(&username), "tool.call", Outcome::Ok)
+            .tool(tool.name)
+            .assistant(caller.assistant.label())
+            .details(json!({ "arguments": argument_names }));
         let cx = ToolContext::new(self.state.clone(), caller);
+        cx.trail.begin(base);
         let started = Instant::now();
         let result = tool.call(&cx, args).await;
         let outcome = match (result.is_error, tool.permits(cx.caller.person.role)) {
@@ -113,32 +116,45 @@ impl ServerHandler for McpHandler {
             (Some(true), true) => Outcome::Error,
             _ => Outcome::Ok,
         };
-        details["duration_ms"] = json!(started.elapsed().as_millis() as u64);
-        let mut entry = NewEntry::new(Some(&username), "tool.call", outcome).tool(tool.name);
         // The company the call used; a company that did not resolve is only what was asked.
-        match cx.company.get() {
-            Some(used) => {
-                entry = entry
-                    .company(used.realm_id.clone())
-                    .company_name(used.name.clone());
-            }
-            None => {
-                if let Some(requested) = requested_company.filter(|c| !c.trim().is_empty()) {
-                    details["requested_company"] = json!(requested);
+        let used = cx.company.get();
+        let Some(mut entry) = cx
+            .trail
+            .entry(used.map(|c| (c.realm_id.as_str(), c.name.as_str())))
+        else {
+            return Err(McpError::internal_error(
+                "The call left no audit entry.",
+                None,
+            ));
+        };
+        entry.outcome = outcome;
+        entry.duration_ms = Some(started.elapsed().as_millis() as i64);
+        if used.is_none()
+            && let Some(requested) = requested_company.filter(|c| !c.trim().is_empty())
+        {
+            entry.details["requested_company"] = json!(trail::shortened(&requested));
+        }
+        match cx.trail.pending() {
+            // A write: its pending entry is completed. Should that fail, the entry stays
+            // `pending` (read later as `unknown`) and the result is still returned, since
+            // QuickBooks has it and withholding it would invite the assistant to repeat it.
+            Some(id) => {
+                if let Err(e) = audit::complete(&self.state.db, id, &entry).await {
+                    tracing::error!(error = %e.message, entry = id, "cannot complete a write's audit entry");
                 }
             }
+            // Durable before the result is returned (docs/reference.md, "Audit"): no record,
+            // no result.
+            None => audit::record_now(&self.state.db, &entry)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "cannot record a tool call");
+                    McpError::internal_error(
+                        "The call could not be recorded in the audit log; it was not returned.",
+                        None,
+                    )
+                })?,
         }
-        let entry = entry.details(details);
-        // Durable before the result is returned (docs/reference.md, "Audit"): no record, no result.
-        audit::record_now(&self.state.db, &entry)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot record a tool call");
-                McpError::internal_error(
-                    "The call could not be recorded in the audit log; it was not returned.",
-                    None,
-                )
-            })?;
         Ok(result.into())
     }
 

@@ -14,6 +14,7 @@ mod handler;
 pub mod intuit;
 pub mod jsonrpc;
 pub mod tools;
+pub mod trail;
 
 use std::sync::Arc;
 

@@ -30,6 +30,8 @@ pub struct ToolContext {
     /// The company the call resolved to (realm id, name), set where the `company` argument is
     /// resolved, so the audit entry names the company used rather than the raw argument.
     pub company: std::sync::OnceLock<UsedCompany>,
+    /// What the call did, for its audit entry (`trail`).
+    pub trail: super::trail::Trail,
 }
 
 impl ToolContext {
@@ -38,6 +40,7 @@ impl ToolContext {
             state,
             caller,
             company: std::sync::OnceLock::new(),
+            trail: Default::default(),
         }
     }
 }

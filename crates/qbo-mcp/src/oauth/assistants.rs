@@ -210,8 +210,8 @@ async fn render(state: &AppState, person: &Person, csrf: &CsrfToken) -> Result<R
                             tr {
                                 td { (g.client_name) br; small { (g.client_id) } }
                                 @if with_person { td { (names.get(&g.person_id).map(String::as_str).unwrap_or("?")) } }
-                                td { (time_text(g.created_at)) }
-                                td { (time_text(g.last_used_at)) }
+                                td { (crate::time::time_display(g.created_at)) }
+                                td { (crate::time::time_display(g.last_used_at)) }
                                 td {
                                     form method="post" action={ "/assistants/" (g.id) "/revoke" } {
                                         (csrf.field())
@@ -235,7 +235,7 @@ async fn render(state: &AppState, person: &Person, csrf: &CsrfToken) -> Result<R
         } @else {
             ul {
                 @for t in &my_tokens {
-                    li { (t.name) " — created " (time_text(t.created_at)) }
+                    li { (t.name) " — created " (crate::time::time_display(t.created_at)) }
                 }
             }
             p { a href="/account" { "Manage personal access tokens" } }

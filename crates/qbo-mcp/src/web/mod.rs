@@ -94,6 +94,8 @@ pub fn layout(state: &AppState, frame: &Frame<'_>, body: Markup) -> Markup {
                                 a href="/allowlist" { "Allowlist" }
                                 a href="/companies" { "Companies" }
                             }
+                            a href="/assistants" { "Assistants" }
+                            a href="/audit" { "Audit" }
                             a href="/account" { "My account" }
                             @if let Some(csrf) = frame.csrf {
                                 form.inline method="post" action="/logout" {

@@ -188,7 +188,7 @@ pub async fn finish_connect(admin: &Browser, callback: &str) {
 }
 
 /// Calls an MCP tool over `/mcp` with a bearer token and returns the JSON-RPC answer.
-async fn call_tool(server: &TestServer, token: &str, name: &str, arguments: Value) -> Value {
+pub async fn call_tool(server: &TestServer, token: &str, name: &str, arguments: Value) -> Value {
     server
         .post("/mcp")
         .bearer_auth(token)

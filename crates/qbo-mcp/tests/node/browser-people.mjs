@@ -2,36 +2,12 @@
 // first-run setup, sign-in, invite a person, accept the invitation, change a role, deactivate
 // with confirmation. Screenshots at desktop and 360 px go to SCREENSHOT_DIR. Exits non-zero
 // with a message on the first failure. Env: BASE_URL, SETUP_LINK, SCREENSHOT_DIR.
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { check, launch, screenshots } from './browser.mjs';
 
 const base = process.env.BASE_URL;
-const dir = process.env.SCREENSHOT_DIR;
 const password = 'correct horse battery staple';
-fs.mkdirSync(dir, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-// A screenshot at desktop width and at 360 px; at 360 px nothing may overflow sideways.
-async function shot(page, name) {
-  for (const [label, width, height] of [['desktop', 1280, 800], ['360', 360, 740]]) {
-    await page.setViewportSize({ width, height });
-    await page.screenshot({ path: `${dir}/${name}-${label}.png`, fullPage: true });
-    if (width === 360) {
-      const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-      check(scroll <= 360, `${name}: the page is ${scroll} px wide at 360 px`);
-    }
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
+const browser = await launch();
+const shot = screenshots(process.env.SCREENSHOT_DIR, 360);
 
 try {
   const admin = await (await browser.newContext()).newPage();

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::auth::{Caller, PageCaller, SignedIn};
 use crate::error::AppError;
-use crate::people::{self, Person, access, password, tokens};
+use crate::people::{Person, access, password, tokens};
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::web::{self, CsrfToken, PageResult, field_error};
@@ -44,8 +44,8 @@ fn token_list(csrf: &CsrfToken, list: &[tokens::TokenInfo]) -> Markup {
                     @for t in list {
                         tr {
                             td { (t.name) }
-                            td { (people::time_text(t.created_at)) }
-                            td { (t.last_used_at.map(people::time_text).unwrap_or_else(|| "never".into())) }
+                            td { (crate::time::time_display(t.created_at)) }
+                            td { (t.last_used_at.map(crate::time::time_display).unwrap_or_else(|| "never".into())) }
                             td {
                                 form.inline method="post" action={ "/account/tokens/" (t.id) "/revoke" } {
                                     (csrf.field())

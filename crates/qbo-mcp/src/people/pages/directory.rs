@@ -13,8 +13,10 @@ use serde::Deserialize;
 use crate::auth::{AdminPage, Caller};
 use crate::error::AppError;
 use crate::people::{self, Person, Role, admin, grants, parse_role};
+use crate::quickbooks::Company;
 use crate::secret::Secret;
 use crate::state::AppState;
+use crate::time::time_display;
 use crate::web::{self, CsrfToken, PageResult, field_error};
 
 use super::{render, role_select, see_other};
@@ -54,7 +56,7 @@ async fn people_page(
                         td { (p.email.as_deref().unwrap_or("—")) }
                         td { (p.role) }
                         td { @if p.is_active { "active" } @else { span.muted { "deactivated" } } }
-                        td { (p.last_login_at.map(people::time_text).unwrap_or_else(|| "never".into())) }
+                        td { (p.last_login_at.map(time_display).unwrap_or_else(|| "never".into())) }
                     }
                 }
             }
@@ -198,20 +200,34 @@ async fn add_person(
 
 async fn person_body(
     state: &AppState,
+    viewer: &Person,
     csrf: &CsrfToken,
     p: &Person,
     notice: Option<&AppError>,
 ) -> Result<Markup, AppError> {
     let realms = grants::granted_realms(&state.db, p.id).await?;
+    // The companies an admin may grant: every connected one.
+    let connected: Vec<Company> = crate::companies::visible_companies(state, viewer).await?;
+    let name_of = |realm: &str| {
+        connected
+            .iter()
+            .find(|c| c.realm_id == realm)
+            .map(|c| c.name.clone())
+    };
+    let grantable: Vec<&Company> = connected
+        .iter()
+        .filter(|c| !realms.contains(&c.realm_id))
+        .collect();
     Ok(html! {
         h1 { (p.username) }
         @if let Some(e) = notice { p.error role="alert" { (e.message) } }
         dl.facts {
             dt { "Email" } dd { (p.email.as_deref().unwrap_or("—")) }
             dt { "Status" } dd { @if p.is_active { "active" } @else { "deactivated" } }
-            dt { "Created" } dd { (people::time_text(p.created_at)) }
-            dt { "Last sign-in" } dd { (p.last_login_at.map(people::time_text).unwrap_or_else(|| "never".into())) }
+            dt { "Created" } dd { (time_display(p.created_at)) }
+            dt { "Last sign-in" } dd { (p.last_login_at.map(time_display).unwrap_or_else(|| "never".into())) }
         }
+        p { a href={ "/audit?user=" (web::encode(&p.username)) } { "Recent activity of " (p.username) } }
         h2 { "Role" }
         form method="post" action={ "/people/" (p.username) "/role" } {
             (csrf.field())
@@ -228,6 +244,7 @@ async fn person_body(
             ul.grants {
                 @for realm in &realms {
                     li {
+                        @if let Some(name) = name_of(realm) { (name) " " }
                         code { (realm) }
                         form.inline method="post" action={ "/people/" (p.username) "/grants/" (realm) "/remove" } {
                             (csrf.field())
@@ -237,11 +254,22 @@ async fn person_body(
                 }
             }
         }
-        form method="post" action={ "/people/" (p.username) "/grants" } {
-            (csrf.field())
-            label for="realm_id" { "Grant a company (realm id)" }
-            input #realm_id name="realm_id" type="text" required pattern="[A-Za-z0-9_-]{1,64}";
-            button type="submit" { "Grant" }
+        @if p.is_admin() {
+        } @else if !grantable.is_empty() {
+            form method="post" action={ "/people/" (p.username) "/grants" } {
+                (csrf.field())
+                label for="realm_id" { "Grant a company" }
+                select #realm_id name="realm_id" required {
+                    @for c in &grantable {
+                        option value=(c.realm_id) { (c.name) " (" (c.realm_id) ")" }
+                    }
+                }
+                button type="submit" { "Grant" }
+            }
+        } @else if connected.is_empty() {
+            p.hint { "No company is connected yet: connect one on the " a href="/companies" { "Companies" } " page, then grant it here." }
+        } @else {
+            p.hint { "Every connected company is granted." }
         }
         h2 { "Access" }
         p.actions {
@@ -274,7 +302,7 @@ async fn show_person(
 ) -> PageResult {
     let person = find_person(state, username).await?;
     let status = notice.as_ref().map_or(StatusCode::OK, |e| e.status);
-    let body = person_body(state, csrf, &person, notice.as_ref()).await?;
+    let body = person_body(state, &caller.person, csrf, &person, notice.as_ref()).await?;
     Ok((
         status,
         render(state, Some(&caller.person), csrf, &person.username, body).await,

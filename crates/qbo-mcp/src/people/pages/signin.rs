@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::auth::PageCaller;
 use crate::error::AppError;
-use crate::people::{self, Person, invites, signin};
+use crate::people::{self, Person, Role, invites, signin};
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::web::{self, CsrfToken, PageResult, field_error};
@@ -350,7 +350,10 @@ async fn onboarding_page(
     let mcp_url = format!("{}/mcp", state.public_url.as_str().trim_end_matches('/'));
     let body = html! {
         h1 { "Welcome, " (caller.person.username) }
-        p { "You are a " strong { (caller.person.role) } ". Here is how to connect your AI assistant:" }
+        p {
+            "You are " (if caller.person.role == Role::Admin { "an " } else { "a " })
+            strong { (caller.person.role) } ". Here is how to connect your AI assistant:"
+        }
         ol {
             li { "In your assistant (Claude, Claude Code, VS Code, …) add a custom MCP server (connector) with this URL:" }
             li { code.copy { (mcp_url) } }

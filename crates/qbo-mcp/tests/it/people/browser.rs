@@ -2,7 +2,7 @@
 //! setup, sign-in, invite, accept, change a role, deactivate with confirmation. Screenshots at
 //! desktop and 360 px are written under `target/screenshots/people-<backend>/` for review.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -12,9 +12,15 @@ use crate::on_both_backends;
 
 on_both_backends!(people_pages_work_in_a_browser);
 
-async fn people_pages_work_in_a_browser(backend: Backend) {
+/// The Node peers' folder, once playwright-core and chromium are known to be there.
+pub fn browser_peers() -> PathBuf {
     let dir = node_dir();
     chromium();
+    dir
+}
+
+async fn people_pages_work_in_a_browser(backend: Backend) {
+    let dir = browser_peers();
     let db = TestDb::fresh(backend).await;
     let server = TestServer::start(&db).await;
     let line = server.wait_for_line("one-time link").await;

@@ -2,7 +2,7 @@
 //! invariants (also under concurrency, across two server processes), the CLI, pages.
 
 mod api;
-mod browser;
+pub mod browser;
 mod cli;
 mod concurrency;
 pub mod oidc;
