@@ -441,7 +441,9 @@ impl TestServer {
         )
         .await
         .unwrap_or_else(|_| panic!("no stdout line with {needle:?} within 60 s"))
-        .expect("stdout reader");
+        .unwrap_or_else(|_| {
+            panic!("no stdout line with {needle:?}: an in-process server has only the listening line and the setup link (TestServer::process prints the rest)")
+        });
         found
             .iter()
             .find(|l| l.contains(needle))
