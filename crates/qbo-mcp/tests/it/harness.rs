@@ -55,6 +55,27 @@ fn replace_database(url: &str, name: &str) -> String {
     u.to_string()
 }
 
+/// One connection to PostgreSQL as its admin, not a pool: a refused connection fails at once
+/// (the missing-peer line) instead of being retried until a pool's timeout. A server that is
+/// full (`too many clients`: other suites on the same machine) is waited for, up to a minute.
+async fn admin_connection(admin: &str) -> sqlx::PgConnection {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match <sqlx::PgConnection as sqlx::Connection>::connect(admin).await {
+            Ok(conn) => return conn,
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("53300")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => missing_peer(&format!(
+                "PostgreSQL at {admin} (QBO_MCP_TEST_POSTGRES) does not answer ({e})"
+            )),
+        }
+    }
+}
+
 /// A database of its own for one test, removed afterwards.
 #[derive(Debug)]
 pub struct TestDb {
@@ -81,15 +102,7 @@ impl TestDb {
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let name = format!("qbo_t_{}", uuid::Uuid::new_v4().simple());
-                // One connection, not a pool: a refused connection fails at once instead of
-                // being retried until the pool's timeout.
-                let mut conn = match <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
-                {
-                    Ok(conn) => conn,
-                    Err(e) => missing_peer(&format!(
-                        "PostgreSQL at {admin} (QBO_MCP_TEST_POSTGRES) does not answer ({e})"
-                    )),
-                };
+                let mut conn = admin_connection(&admin).await;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
@@ -428,7 +441,9 @@ impl TestServer {
         )
         .await
         .unwrap_or_else(|_| panic!("no stdout line with {needle:?} within 60 s"))
-        .expect("stdout reader");
+        .unwrap_or_else(|_| {
+            panic!("no stdout line with {needle:?}: an in-process server has only the listening line and the setup link (TestServer::process prints the rest)")
+        });
         found
             .iter()
             .find(|l| l.contains(needle))
