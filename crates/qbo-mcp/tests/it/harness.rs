@@ -298,7 +298,10 @@ impl ServerBuilder {
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener = bound.listener;
+        // The SQLite in-use lock is held while the server serves, as `qbo-mcp serve` holds it.
+        let in_use = bound.in_use;
         let task = tokio::spawn(async move {
+            let _in_use = in_use;
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("in-process server stopped: {e}");
             }

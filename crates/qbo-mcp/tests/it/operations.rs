@@ -386,7 +386,7 @@ async fn a_backup_under_writes_restores_into_a_new_data_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_checks_the_file_and_refuses_a_running_server() {
     let test = TestDb::fresh(Backend::Sqlite).await;
-    let server = TestServer::start(&test).await;
+    let server = TestServer::process(&test).await;
     let admin = first_admin(&server).await;
     add_person(&admin, "before", "viewer").await;
     let dir = tempfile::tempdir().unwrap();

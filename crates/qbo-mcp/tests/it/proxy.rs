@@ -306,6 +306,7 @@ async fn two_replicas_behind_nginx_with_tls() {
             .env("QBO_MCP_INTUIT_CLIENT_ID", "qbo-mcp-proxy")
             .env("QBO_MCP_INTUIT_CLIENT_SECRET", "proxy-secret")
             .env("QBO_MCP_INTUIT_ENVIRONMENT", &sim.base_url())
+            .process()
             .start()
     };
     // One replica reads RFC 7239's Forwarded, the other X-Forwarded-For: nginx sets both.
