@@ -99,16 +99,6 @@ pub struct Fault {
     pub element: String,
 }
 
-/// Reads a fault from an answer's bytes: JSON in either spelling, or Intuit's XML
-/// `<IntuitResponse><Fault type=…><Error code=…>` (sent when something fails before the
-/// answer's format is chosen, whatever the request accepted).
-pub fn parse_fault_bytes(status: u16, bytes: &[u8]) -> Option<Fault> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(body) => parse_fault(status, &body),
-        Err(_) => parse_xml_fault(status, &String::from_utf8_lossy(bytes)),
-    }
-}
-
 /// Reads `{"Fault":{"Error":[…],"type"}}` or the gateway's lower-case `{"fault":{"error":[…]}}`.
 pub fn parse_fault(status: u16, body: &Value) -> Option<Fault> {
     let (fault, errors, msg, det) = if let Some(f) = body.get("Fault") {
@@ -140,7 +130,9 @@ pub fn parse_fault(status: u16, body: &Value) -> Option<Fault> {
     })
 }
 
-/// Reads `<Fault type="…"><Error code="…" element="…"><Message>…</Message><Detail>…</Detail>`.
+/// Reads Intuit's XML fault, `<IntuitResponse><Fault type="…"><Error code="…" element="…">
+/// <Message>…</Message><Detail>…</Detail>`, which it sends when something fails before the
+/// answer's format is chosen, whatever the request accepted.
 pub fn parse_xml_fault(status: u16, text: &str) -> Option<Fault> {
     let fault_tag = tag(text, "Fault")?;
     let error_tag = tag(text, "Error")?;
@@ -295,7 +287,12 @@ impl QuickBooks {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let fault = parse_fault_bytes(status.as_u16(), &bytes);
+            // Parsed once; an error answer that is not JSON may be Intuit's XML fault.
+            let fault = parse_fault(status.as_u16(), &body).or_else(|| {
+                (body.is_null() && !status.is_success())
+                    .then(|| parse_xml_fault(status.as_u16(), &String::from_utf8_lossy(&bytes)))
+                    .flatten()
+            });
 
             if status == StatusCode::UNAUTHORIZED && !forced_refresh {
                 // 3200 (gateway) or AuthenticationFault 100, JSON or XML: the token expired
@@ -408,20 +405,20 @@ mod tests {
     #[test]
     fn xml_faults_parse() {
         let xml = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="2018-08-20T02:23:36.095-07:00"><Fault type="AuthenticationFault"><Error code="100"><Message>General Authentication Error</Message><Detail>AuthenticationErrorGeneral: SRV-110-Authentication Failure , statusCode: 401</Detail></Error></Fault></IntuitResponse>"#;
-        let f = parse_fault_bytes(401, xml.as_bytes()).unwrap();
+        let f = parse_xml_fault(401, xml).unwrap();
         assert_eq!(
             (f.kind.as_str(), f.code.as_str()),
             ("AuthenticationFault", "100")
         );
         assert_eq!(f.message, "General Authentication Error");
         let xml = r#"<IntuitResponse><Fault type="ValidationFault"><Error code="2500" element="CustomerRef"><Message>Invalid Reference Id</Message><Detail>a &amp; b &lt;c&gt;</Detail></Error></Fault></IntuitResponse>"#;
-        let f = parse_fault_bytes(400, xml.as_bytes()).unwrap();
+        let f = parse_xml_fault(400, xml).unwrap();
         assert_eq!(
             (f.code.as_str(), f.element.as_str()),
             ("2500", "CustomerRef")
         );
         assert_eq!(f.detail, "a & b <c>");
-        assert!(parse_fault_bytes(502, b"<html>Bad Gateway</html>").is_none());
+        assert!(parse_xml_fault(502, "<html>Bad Gateway</html>").is_none());
         let gateway = parse_fault(
             403,
             &json!({"fault":{"error":[{"message":"message=AuthorizationFailed; errorCode=003100; statusCode=403","detail":null,"code":"3100","element":null}],"type":"SERVICE"}}),

@@ -57,6 +57,11 @@ fn cents_half_up(value: f64) -> f64 {
     ((value * 100.0) + value.signum() * 1e-7).round() / 100.0
 }
 
+/// Whether the schema marks a top-level property read-only (QuickBooks owns it).
+fn read_only(entity: &EntityType, key: &str) -> bool {
+    entity.properties.get(key).is_some_and(|p| p.read_only)
+}
+
 /// Which entity type a reference field points at.
 fn referenced_type(field: &str, holder: &Map<String, Value>) -> Option<&'static str> {
     Some(match field {
@@ -174,6 +179,8 @@ impl Books {
         for field in SYSTEM_FIELDS.iter().chain(COMPUTED_FIELDS) {
             object.remove(*field);
         }
+        // Read-only properties are accepted and ignored, as QuickBooks does.
+        object.retain(|key, _| !read_only(entity, key));
         for required in entity.required {
             if !required.split('|').any(|field| has_value(&object, field)) {
                 let first = required.split('|').next().unwrap_or(required);
@@ -235,9 +242,22 @@ impl Books {
                 }
             }
         }
-        let mut next = if sparse { current.clone() } else { Map::new() };
+        // A full update drops the writable properties it does not send; what QuickBooks owns
+        // (read-only) stays as it was, whatever the request says.
+        let mut next = if sparse {
+            current.clone()
+        } else {
+            current
+                .iter()
+                .filter(|(key, _)| read_only(entity, key))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        };
         for (key, value) in object {
-            if !SYSTEM_FIELDS.contains(&key.as_str()) && !COMPUTED_FIELDS.contains(&key.as_str()) {
+            if !SYSTEM_FIELDS.contains(&key.as_str())
+                && !COMPUTED_FIELDS.contains(&key.as_str())
+                && !read_only(entity, &key)
+            {
                 next.insert(key, value);
             }
         }

@@ -79,6 +79,22 @@ async fn item_1_writes_are_checked_against_the_schema() {
         .post(&tokens.access, &path("invoice"), &invoice(json!({})))
         .await;
     assert_eq!(status, StatusCode::OK, "a valid invoice is stored");
+    // Read-only properties are accepted and ignored, on create and on a full update.
+    let mut owed = customer("Read Only Balance Co");
+    owed["Balance"] = json!(500);
+    owed["Level"] = json!(3);
+    let (status, made) = sim.post(&tokens.access, &path("customer"), &owed).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["Customer"]["Balance"], 0.0);
+    assert!(made["Customer"].get("Level").is_none());
+    let mut full = made["Customer"].clone();
+    full["FullyQualifiedName"] = json!("Something Else");
+    let (status, updated) = sim.post(&tokens.access, &path("customer"), &full).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        updated["Customer"]["FullyQualifiedName"],
+        "Read Only Balance Co"
+    );
 }
 
 /// Every entity the demo books hold goes back unchanged as a full update: the schema

@@ -3,7 +3,10 @@
 `intuit-oauth` (intuitlib) does discovery, the code exchange (validating the id_token
 against the JWKS), userinfo, refresh and revoke; `python-quickbooks` queries, creates,
 updates sparsely, sends a batch, reads reports and change data capture, meets a stale
-SyncToken and the throttle, and verifies a webhook's signature.
+SyncToken and the throttle, and verifies a webhook's signature. The `test_item_N_*` tests
+check that the simulator refuses what QuickBooks refuses, one per numbered row of the
+fidelity table in docs/simulator.md, through the libraries where they can express it and raw
+requests where they cannot.
 
 How the libraries are pointed at the simulator, as little as possible:
 - intuitlib: `AuthClient(..., environment=<discovery URL>)`. intuitlib accepts a URL in
