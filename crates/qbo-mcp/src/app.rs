@@ -13,7 +13,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
-use crate::{audit, companies, error, mcp, oauth, ops, people, quickbooks, telemetry, web};
+use crate::{
+    audit, companies, error, mcp, oauth, ops, people, proposals, quickbooks, telemetry, web,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -29,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(people::pages::routes())
         .merge(audit::api::routes())
         .merge(companies::routes())
+        .merge(proposals::routes())
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

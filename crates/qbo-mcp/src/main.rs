@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use qbo_mcp::config::Config;
-use qbo_mcp::{companies, db, people, server, telemetry};
+use qbo_mcp::{companies, db, people, proposals, server, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +54,11 @@ enum Command {
     RotateKey(companies::cli::RotateKeyArgs),
     /// Read the audit log.
     Audit(people::cli::AuditArgs),
+    /// Writes waiting for approval: list, approve or reject them.
+    Proposals {
+        #[command(subcommand)]
+        command: proposals::cli::ProposalsCommand,
+    },
 }
 
 /// Exit code for a configuration the program cannot start with.
@@ -106,5 +111,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Company { command } => companies::cli::company(&config, command).await,
         Command::RotateKey(args) => companies::cli::rotate_key(&config, args).await,
         Command::Audit(args) => people::cli::audit_log(&config, args).await,
+        Command::Proposals { command } => proposals::cli::proposals(&config, command).await,
     }
 }

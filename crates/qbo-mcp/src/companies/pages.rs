@@ -13,6 +13,7 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::auth::{AdminPage, PageCaller};
 use crate::error::AppError;
 use crate::people::Person;
+use crate::proposals::store::Policy;
 use crate::quickbooks::Status;
 use crate::quickbooks::connect::Callback;
 use crate::state::AppState;
@@ -44,6 +45,7 @@ async fn framed(
         viewer: Some(person.into()),
         csrf: Some(csrf),
         warnings: admin_warnings(state, person).await,
+        pending_proposals: crate::proposals::store::pending_for(&state.db, person.is_admin()).await,
     };
     web::layout(state, &frame, body)
 }
@@ -104,6 +106,10 @@ async fn companies_page(
 ) -> PageResult<Markup> {
     let companies = visible_companies(&state, &caller.person).await?;
     let admin = caller.person.is_admin();
+    let mut policies = Vec::new();
+    for c in &companies {
+        policies.push(crate::proposals::store::policy(&state.db, &c.realm_id).await?);
+    }
     let body = html! {
         h1 { "Companies" }
         @if let Some(realm) = &q.connected {
@@ -112,7 +118,7 @@ async fn companies_page(
         @if companies.is_empty() {
             p { "No QuickBooks company is connected yet." }
         }
-        @for c in &companies {
+        @for (c, policy) in companies.iter().zip(&policies) {
             section.card {
                 h2 { (c.name) }
                 dl {
@@ -126,7 +132,9 @@ async fn companies_page(
                         dt { "Refresh token expires" } dd { (when(c.refresh_expires_at)) }
                         dt { "Last refresh" } dd { (when(c.last_refresh_at)) }
                     }
+                    dt { "Approvals" } dd { (approvals_text(*policy)) }
                 }
+                @if admin { (approvals_form(c, *policy, &csrf)) }
                 @if admin {
                     form.inline method="post" action="/companies/connect" {
                         (csrf.field())
@@ -151,6 +159,36 @@ async fn companies_page(
         }
     };
     Ok(framed(&state, &caller.person, &csrf, "Companies", body).await)
+}
+
+fn approvals_text(policy: Policy) -> String {
+    match policy {
+        Policy::Off => "off: writes go straight to QuickBooks".to_owned(),
+        Policy::AllWrites => "every write waits for an admin's approval".to_owned(),
+        Policy::AmountAtLeast { amount } => {
+            format!("writes of {amount:.2} or more wait for an admin's approval")
+        }
+    }
+}
+
+/// The approval policy form (handled by `proposals::pages`).
+fn approvals_form(c: &crate::quickbooks::Company, policy: Policy, csrf: &CsrfToken) -> Markup {
+    html! {
+        form.inline method="post" action={ "/companies/" (c.realm_id) "/approvals" } {
+            (csrf.field())
+            label { "Approvals "
+                select name="mode" {
+                    @for (mode, label) in [("off", "off"), ("all_writes", "all writes"), ("amount_at_least", "amount at least")] {
+                        option value=(mode) selected[policy.mode() == mode] { (label) }
+                    }
+                }
+            }
+            " "
+            input type="number" name="amount" min="0" step="0.01" aria-label="Amount" value=[policy.amount()];
+            " "
+            button type="submit" { "Save" }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

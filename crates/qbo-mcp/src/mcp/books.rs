@@ -10,7 +10,7 @@ use super::tools::{NoArguments, ToolContext, ToolError, ToolOutcome, ToolOutput}
 use crate::companies::visible_companies;
 use crate::error::capitalise;
 use crate::people;
-use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs};
+use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs, Write};
 use crate::quickbooks::{Company, QboError, Status};
 
 /// The companies the caller may use (`companies::visible_companies`).
@@ -121,7 +121,10 @@ async fn ask_admins(cx: &ToolContext, what: &str) -> String {
 
 /// A QuickBooks answer as the tool's result; a connection only an admin can repair names the
 /// admins to ask.
-async fn explain<T>(cx: &ToolContext, result: Result<T, QboError>) -> Result<T, ToolError> {
+pub(super) async fn explain<T>(
+    cx: &ToolContext,
+    result: Result<T, QboError>,
+) -> Result<T, ToolError> {
     match result {
         Ok(value) => Ok(value),
         Err(e @ (QboError::NeedsReconnect { .. } | QboError::NotConnected { .. })) => {
@@ -170,6 +173,20 @@ fn tool_error(e: QboError) -> ToolError {
         }
         other => format!("{other}"),
     })
+}
+
+/// A write the company's approval policy holds (`mcp::approvals::hold`); a dry run is never held.
+async fn held(
+    cx: &ToolContext,
+    c: &Company,
+    tool: &str,
+    write: Write,
+    dry_run: bool,
+) -> Result<Option<ToolOutput>, ToolError> {
+    if dry_run {
+        return Ok(None);
+    }
+    super::approvals::hold(cx, c, tool, write).await
 }
 
 fn output(summary: String, answer: Answer) -> ToolOutcome {
@@ -309,6 +326,13 @@ pub struct CreateArgs {
 pub async fn create_entity(cx: &ToolContext, args: CreateArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
     let dry = args.dry_run.unwrap_or(false);
+    let write = Write::Create {
+        entity: args.entity.clone(),
+        fields: args.fields.clone(),
+    };
+    if let Some(held) = held(cx, &c, "create_entity", write, dry).await? {
+        return Ok(held);
+    }
     let a = cx
         .state
         .quickbooks
@@ -345,6 +369,15 @@ pub struct UpdateArgs {
 pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
     let dry = args.dry_run.unwrap_or(false);
+    let write = Write::Update {
+        entity: args.entity.clone(),
+        id: args.id.clone(),
+        fields: args.fields.clone(),
+        sync_token: args.sync_token.clone(),
+    };
+    if let Some(held) = held(cx, &c, "update_entity", write, dry).await? {
+        return Ok(held);
+    }
     let a = cx
         .state
         .quickbooks
@@ -380,6 +413,13 @@ pub struct SendArgs {
 
 pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    let write = Write::SendInvoice {
+        id: args.id.clone(),
+        email: args.email.clone(),
+    };
+    if let Some(held) = held(cx, &c, "send_invoice", write, false).await? {
+        return Ok(held);
+    }
     let a = cx
         .state
         .quickbooks
@@ -401,6 +441,14 @@ pub struct DeleteArgs {
 
 pub async fn delete_entity(cx: &ToolContext, args: DeleteArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    let write = Write::Delete {
+        entity: args.entity.clone(),
+        id: args.id.clone(),
+        mode: args.mode,
+    };
+    if let Some(held) = held(cx, &c, "delete_entity", write, false).await? {
+        return Ok(held);
+    }
     let a = cx
         .state
         .quickbooks

@@ -11,6 +11,7 @@ mod connections;
 mod foundation;
 mod oauth;
 mod people;
+mod proposals;
 mod refusals;
 mod replicas;
 mod security_misc;

@@ -23,7 +23,7 @@ fn count_customers() -> Value {
 }
 
 /// Starts a replica that uses the simulator as its Intuit (any client id and secret do).
-async fn replica(db: &TestDb, sim: &Simulator, fault_point: Option<&str>) -> TestServer {
+pub async fn replica(db: &TestDb, sim: &Simulator, fault_point: Option<&str>) -> TestServer {
     let mut builder = TestServer::builder(db)
         .env("QBO_MCP_INTUIT_CLIENT_ID", "qbo-mcp-replicas")
         .env("QBO_MCP_INTUIT_CLIENT_SECRET", "replicas-secret")
@@ -51,7 +51,7 @@ async fn company(admin: &Browser) -> Value {
 
 /// The admin connects the company through the server they are signed in to: the connect API,
 /// Intuit's authorize URL (the simulator consents at once as Craig), then the callback.
-async fn connect_company(admin: &Browser) {
+pub async fn connect_company(admin: &Browser) {
     let r = admin
         .call(Method::POST, "/api/v1/companies/connect", None)
         .await;
