@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::api::ApiRequest;
+use super::checks;
 use super::entities::{self, EntityType, Kind};
 use super::{QboError, QuickBooks};
 
@@ -399,7 +400,10 @@ impl QuickBooks {
                         "A new entity has no Id or SyncToken; use update_entity to change one.",
                     ));
                 }
-                Ok(ApiRequest::post(t.path(), Value::Object(body.clone())))
+                let mut body = Value::Object(body.clone());
+                checks::check(t.name, &body, true).map_err(invalid)?;
+                self.resolve_names(realm_id, t.name, &mut body).await?;
+                Ok(ApiRequest::post(t.path(), body))
             }
             Write::Update {
                 entity,
@@ -442,6 +446,7 @@ impl QuickBooks {
                 "fields must be a JSON object with the fields to change.",
             ));
         };
+        checks::check(t.name, fields, false).map_err(invalid)?;
         let mut body = given.clone();
         body.insert("Id".into(), json!(id));
         let sparse = body.get("sparse").and_then(Value::as_bool).unwrap_or(true);
@@ -467,7 +472,9 @@ impl QuickBooks {
         if let Some(token) = sync_token {
             body.insert("SyncToken".into(), json!(token));
         }
-        Ok(ApiRequest::post(t.path(), Value::Object(body)))
+        let mut body = Value::Object(body);
+        self.resolve_names(realm_id, t.name, &mut body).await?;
+        Ok(ApiRequest::post(t.path(), body))
     }
 
     async fn plan_delete(

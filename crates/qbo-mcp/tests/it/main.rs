@@ -18,3 +18,4 @@ mod security_misc;
 mod security_oauth;
 mod security_people;
 mod storage;
+mod writes;

@@ -76,7 +76,7 @@ impl Assistant {
 
 /// The customers named `name` in the books, read straight from the simulator's API through
 /// the admin's assistant.
-async fn customers_named(root: &Assistant, name: &str) -> Vec<Value> {
+pub async fn customers_named(root: &Assistant, name: &str) -> Vec<Value> {
     let found = root
         .ok(
             "query",
@@ -89,7 +89,7 @@ async fn customers_named(root: &Assistant, name: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn set_policy(admin: &Bearer, policy: Value) {
+pub async fn set_policy(admin: &Bearer, policy: Value) {
     let r = admin
         .call(
             Method::PUT,
@@ -113,16 +113,16 @@ async fn decide(who: &Bearer, id: &str, verb: &str, body: Value) -> reqwest::Res
 
 /// A company connected by `root` through a server using `sim` as Intuit; people `bea`
 /// (bookkeeper) and `ada` (admin) with personal access tokens.
-struct Team {
-    db: TestDb,
-    sim: Simulator,
-    server: TestServer,
-    root: Bearer,
-    ada: Bearer,
-    bea: Bearer,
+pub struct Team {
+    pub db: TestDb,
+    pub sim: Simulator,
+    pub server: TestServer,
+    pub root: Bearer,
+    pub ada: Bearer,
+    pub bea: Bearer,
 }
 
-async fn team(backend: Backend) -> Team {
+pub async fn team(backend: Backend) -> Team {
     let db = TestDb::fresh(backend).await;
     let sim = simulator(consent_as(CRAIG)).await;
     let server = replica(&db, &sim, None).await;
@@ -147,7 +147,7 @@ async fn team(backend: Backend) -> Team {
 }
 
 impl Team {
-    fn assistant(&self, who: &Bearer) -> Assistant {
+    pub fn assistant(&self, who: &Bearer) -> Assistant {
         Assistant::new(&self.server, &who.token)
     }
 }
