@@ -257,8 +257,14 @@ async fn execute(quickbooks: &QuickBooks, p: &Proposal) -> (State, Value, NewEnt
     let request = request.with_request_id(p.request_id.clone());
     match quickbooks.call(&p.company, request).await {
         Ok(answer) => {
+            // QuickBooks answers `{"Invoice": {"Id": …}}`: the entity written, by id.
+            let written = answer.body.as_object().and_then(|o| {
+                o.iter()
+                    .find_map(|(entity, v)| v["Id"].as_str().map(|id| json!({entity: id})))
+            });
             let details = json!({
                 "status": "executed",
+                "written": written,
                 "intuit_tid": answer.intuit_tid,
                 "request_id": answer.request_id,
             });
@@ -286,7 +292,10 @@ async fn execute(quickbooks: &QuickBooks, p: &Proposal) -> (State, Value, NewEnt
                         json!({"error": "Something went wrong on the server; it has been logged."}),
                     )
                 }
-                other => (State::Failed, json!({ "error": other.to_string() })),
+                other => (
+                    State::Failed,
+                    json!({ "error": other.to_string(), "retryable": other.retryable() }),
+                ),
             };
             let mut details = result.clone();
             details["status"] = json!(state.as_str());

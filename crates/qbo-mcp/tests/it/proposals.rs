@@ -9,7 +9,7 @@ use qbo_sim::Simulator;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::connections::{CRAIG, REALM, consent_as, simulator, stat};
+use crate::connections::{CRAIG, REALM, consent_as, sim_config, simulator, stat};
 use crate::harness::{Backend, TestDb, TestServer, cli, cli_with_env, personal_token};
 use crate::on_both_backends;
 use crate::people::{Bearer, add_person, error_of, first_admin};
@@ -462,7 +462,10 @@ async fn stale_rejected_and_amount_based_proposals(backend: Backend) {
     // The page: the policy on the company page, the count in an admin's navigation.
     set_policy(&t.root, json!({"mode": "all_writes"})).await;
     let held = bea
-        .ok("send_invoice", json!({"id": small["Invoice"]["Id"]}))
+        .ok(
+            "send_invoice",
+            json!({"id": small["Invoice"]["Id"], "email": "books@amys.example"}),
+        )
         .await;
     assert_eq!(held["status"], "pending_approval", "{held}");
     let ada_browser =
@@ -475,6 +478,54 @@ async fn stale_rejected_and_amount_based_proposals(backend: Backend) {
     assert!(page.contains("split it"), "{page}");
     let page = ada_browser.get("/companies").await.text().await.unwrap();
     assert!(page.contains("every write waits"), "{page}");
+    let send_id = held["proposal_id"].as_str().unwrap().to_owned();
+    let r = ada_browser
+        .submit(
+            "/proposals",
+            &format!("/proposals/{send_id}/approve"),
+            &[("note", "send it")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let followed = bea
+        .ok("get_proposal", json!({"proposal_id": send_id}))
+        .await;
+    assert_eq!(followed["status"], "executed", "{followed}");
+    let invoice = root
+        .ok(
+            "get_entity",
+            json!({"entity": "Invoice", "id": small["Invoice"]["Id"]}),
+        )
+        .await;
+    assert_eq!(invoice["Invoice"]["EmailStatus"], "EmailSent", "{invoice}");
+    let followed = bea
+        .ok("get_proposal", json!({"proposal_id": send_id}))
+        .await;
+    assert_eq!(followed["status"], "executed", "{followed}");
+    assert_eq!(followed["note"], "send it", "{followed}");
+
+    // QuickBooks applies the write but its answer is lost: the client's retry carries the
+    // proposal's one requestid, so QuickBooks answers it from the first write.
+    sim_config(&t.sim, json!({"write_error_rate": 1.0})).await;
+    let held = bea
+        .ok(
+            "create_entity",
+            json!({"entity": "Customer", "fields": {"DisplayName": "Answer Lost Ltd"}}),
+        )
+        .await;
+    let replays = stat(&t.sim, "idempotent_replays");
+    let r = decide(
+        &t.ada,
+        held["proposal_id"].as_str().unwrap(),
+        "approve",
+        json!({}),
+    )
+    .await;
+    let ended: Value = r.json().await.unwrap();
+    sim_config(&t.sim, json!({"write_error_rate": 0.0})).await;
+    assert_eq!(ended["status"], "executed", "{ended}");
+    assert!(stat(&t.sim, "idempotent_replays") > replays);
+    assert_eq!(customers_named(&root, "Answer Lost Ltd").await.len(), 1);
 
     // The intuit profile's tools are held the same way.
     let intuit = TestServer::builder(&t.db)
