@@ -10,7 +10,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::connections::{CRAIG, REALM, consent_as, sim_config, simulator, stat};
-use crate::harness::{Backend, TestDb, TestServer, cli, cli_with_env, personal_token};
+use crate::harness::{
+    Backend, TestDb, TestServer, cli, cli_with_env, personal_token, python, run_peer,
+};
 use crate::on_both_backends;
 use crate::people::{Bearer, add_person, error_of, first_admin};
 use crate::replicas::{connect_company, replica};
@@ -72,6 +74,26 @@ impl Assistant {
             .unwrap_or_default()
             .to_owned()
     }
+}
+
+/// Calls tools through the official Python MCP SDK (`tests/python/call_tools.py`), in one
+/// session with `token`: each call's `{"is_error", "structured", "text"}`.
+pub async fn sdk_calls(server: &TestServer, token: &str, calls: Value) -> Vec<Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = dir.join("tests/python/call_tools.py");
+    let url = format!("{}/mcp", server.url);
+    let calls = calls.to_string();
+    let out = run_peer(
+        &python(),
+        &[script.to_str().unwrap(), &url, token, &calls],
+        dir,
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let line = out.stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .unwrap_or_else(|_| panic!("no JSON:\n{}\n{}", out.stdout, out.stderr))
 }
 
 /// The customers named `name` in the books, read straight from the simulator's API through
@@ -189,14 +211,25 @@ async fn writes_wait_for_another_admins_approval(backend: Backend) {
     );
     set_policy(&t.root, json!({"mode": "all_writes"})).await;
 
-    // Bea's write is held: a result, not an error, and nothing reaches QuickBooks.
+    // Bea's write, through the official Python SDK, is held: a result, not an error, and
+    // nothing reaches QuickBooks.
     let writes = stat(&t.sim, "writes");
-    let held = bea
-        .ok(
-            "create_entity",
-            json!({"entity": "Customer", "fields": {"DisplayName": "Four Eyes Ltd"}}),
-        )
-        .await;
+    let answers = sdk_calls(
+        &t.server,
+        &t.bea.token,
+        json!([{"name": "create_entity",
+                "arguments": {"entity": "Customer", "fields": {"DisplayName": "Four Eyes Ltd"}}}]),
+    )
+    .await;
+    assert_eq!(answers[0]["is_error"], false, "{answers:?}");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was sent"),
+        "{answers:?}"
+    );
+    let held = answers[0]["structured"].clone();
     assert_eq!(held["status"], "pending_approval", "{held}");
     assert_eq!(
         held["preview"]["body"]["DisplayName"], "Four Eyes Ltd",
