@@ -18,7 +18,9 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
-use crate::{audit, companies, error, mcp, oauth, ops, people, quickbooks, telemetry, web};
+use crate::{
+    audit, companies, error, mcp, oauth, ops, people, proposals, quickbooks, telemetry, web,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -29,6 +31,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(companies::api::routes())
         .merge(oauth::api_routes())
         .merge(audit::api::routes())
+        .merge(proposals::api::routes())
 }
 
 /// The OpenAPI document of the JSON API, as served.
@@ -50,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(people::pages::routes())
         .merge(audit::pages::routes())
         .merge(companies::routes())
+        .merge(proposals::routes())
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

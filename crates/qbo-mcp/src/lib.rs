@@ -14,6 +14,7 @@ pub mod mcp;
 pub mod oauth;
 pub mod ops;
 pub mod people;
+pub mod proposals;
 pub mod proxy;
 pub mod quickbooks;
 pub mod secret;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use qbo_mcp::config::Config;
-use qbo_mcp::{companies, db, ops, people, server, telemetry};
+use qbo_mcp::{companies, db, ops, people, proposals, server, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +74,11 @@ enum Command {
         command: Option<ops::cli::AuditCommand>,
         #[command(flatten)]
         read: people::cli::AuditArgs,
+    },
+    /// Writes waiting for approval: list, approve or reject them.
+    Proposals {
+        #[command(subcommand)]
+        command: proposals::cli::ProposalsCommand,
     },
 }
 
@@ -143,6 +148,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             command: None,
             read,
         } => people::cli::audit_log(&config, read).await,
+        Command::Proposals { command } => proposals::cli::proposals(&config, command).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

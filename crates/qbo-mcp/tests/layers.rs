@@ -29,7 +29,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("audit log", &["audit"]),
     (
         "QuickBooks client and people's records",
-        &["quickbooks", "people", "people::session", "people::tokens"],
+        &[
+            "quickbooks",
+            "people",
+            "people::session",
+            "people::tokens",
+            "proposals::store",
+        ],
     ),
     ("state", &["state"]),
     ("web", &["web"]),
@@ -58,6 +64,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "people::cli",
             "people::oidc",
             "people::pages",
+            "proposals",
         ],
     ),
     // `properties` is the property tests (cfg(test)): they may reach any layer.
@@ -75,6 +82,9 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("proxy", "config"),
     ("mcp", "oauth"),
     ("mcp", "companies"),
+    // Write tools ask the approval policy; approvals list the companies a person may use.
+    ("mcp", "proposals"),
+    ("proposals", "companies"),
     // The admins' warnings in the page frame.
     ("people", "companies"),
     ("audit", "companies"),

@@ -129,6 +129,7 @@ async fn audit_page(
         viewer: Some(person.into()),
         csrf: Some(&csrf),
         warnings: crate::companies::admin_warnings(&state, person).await,
+        pending_proposals: crate::proposals::store::pending_for(&state.db, person.is_admin()).await,
     };
     Ok((status, web::layout(&state, &frame, body)).into_response())
 }

@@ -13,6 +13,7 @@ use crate::audit::{self, NewEntry, Outcome};
 use crate::auth::{AdminPage, PageCaller};
 use crate::error::AppError;
 use crate::people::Person;
+use crate::proposals::store::Policy;
 use crate::quickbooks::Status;
 use crate::quickbooks::connect::Callback;
 use crate::state::AppState;
@@ -45,6 +46,7 @@ async fn framed(
         viewer: Some(person.into()),
         csrf: Some(csrf),
         warnings: admin_warnings(state, person).await,
+        pending_proposals: crate::proposals::store::pending_for(&state.db, person.is_admin()).await,
     };
     web::layout(state, &frame, body)
 }
@@ -124,8 +126,10 @@ async fn companies_page(
     let companies = visible_companies(&state, &caller.person).await?;
     let admin = caller.person.is_admin();
     let mut recent = Vec::with_capacity(companies.len());
+    let mut policies = Vec::with_capacity(companies.len());
     for c in &companies {
         recent.push(recent_calls(&state, &caller.person, &c.realm_id).await?);
+        policies.push(crate::proposals::store::policy(&state.db, &c.realm_id).await?);
     }
     let body = html! {
         h1 { "Companies" }
@@ -135,7 +139,7 @@ async fn companies_page(
         @if companies.is_empty() {
             p { "No QuickBooks company is connected yet." }
         }
-        @for (c, calls) in companies.iter().zip(&recent) {
+        @for ((c, calls), policy) in companies.iter().zip(&recent).zip(&policies) {
             section.card {
                 h2 { (c.name) }
                 dl {
@@ -149,7 +153,9 @@ async fn companies_page(
                         dt { "Refresh token expires" } dd { (when(c.refresh_expires_at)) }
                         dt { "Last refresh" } dd { (when(c.last_refresh_at)) }
                     }
+                    dt { "Approvals" } dd { (approvals_text(*policy)) }
                 }
+                @if admin { (approvals_form(c, *policy, &csrf)) }
                 h3 { "Recent calls" }
                 @if calls.is_empty() {
                     p.hint { "No tool calls yet." }
@@ -189,6 +195,36 @@ async fn companies_page(
         }
     };
     Ok(framed(&state, &caller.person, &csrf, "Companies", body).await)
+}
+
+fn approvals_text(policy: Policy) -> String {
+    match policy {
+        Policy::Off => "off: writes go straight to QuickBooks".to_owned(),
+        Policy::AllWrites => "every write waits for an admin's approval".to_owned(),
+        Policy::AmountAtLeast { amount } => {
+            format!("writes of {amount:.2} or more wait for an admin's approval")
+        }
+    }
+}
+
+/// The approval policy form (handled by `proposals::pages`).
+fn approvals_form(c: &crate::quickbooks::Company, policy: Policy, csrf: &CsrfToken) -> Markup {
+    html! {
+        form.inline method="post" action={ "/companies/" (c.realm_id) "/approvals" } {
+            (csrf.field())
+            label { "Approvals "
+                select name="mode" {
+                    @for (mode, label) in [("off", "off"), ("all_writes", "all writes"), ("amount_at_least", "amount at least")] {
+                        option value=(mode) selected[policy.mode() == mode] { (label) }
+                    }
+                }
+            }
+            " "
+            input type="number" name="amount" min="0" step="0.01" aria-label="Amount" value=[policy.amount()];
+            " "
+            button type="submit" { "Save" }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

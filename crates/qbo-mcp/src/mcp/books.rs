@@ -12,7 +12,7 @@ use super::trail::shortened;
 use crate::companies::visible_companies;
 use crate::error::capitalise;
 use crate::people;
-use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs, query_entity};
+use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs, Write, query_entity};
 use crate::quickbooks::{Company, QboError, Status};
 
 /// The companies the caller may use (`companies::visible_companies`).
@@ -122,25 +122,30 @@ async fn ask_admins(cx: &ToolContext, what: &str) -> String {
     format!("Ask an admin ({names}) {what}.")
 }
 
-/// A QuickBooks answer as the tool's result, its request id noted on the trail; a connection
-/// only an admin can repair names the admins to ask.
+/// A QuickBooks answer as the tool's result, its request id noted on the trail.
 async fn explain(cx: &ToolContext, result: Result<Answer, QboError>) -> Result<Answer, ToolError> {
-    if let Err(QboError::Fault { intuit_tid, .. }) = &result {
-        cx.trail.tid(intuit_tid.as_deref());
-    }
     match result {
         Ok(answer) => {
             cx.trail.answered(&answer);
             Ok(answer)
         }
-        Err(e @ (QboError::NeedsReconnect { .. } | QboError::NotConnected { .. })) => {
-            Err(ToolError(format!(
-                "{}. {}",
-                capitalise(&e.to_string()),
-                ask_admins(cx, "to reconnect it on the Companies page").await
-            )))
-        }
-        Err(e) => Err(tool_error(e)),
+        Err(e) => Err(explain_error(cx, e).await),
+    }
+}
+
+/// A QuickBooks failure as the tool's error, its request id noted on the trail; a connection
+/// only an admin can repair names the admins to ask.
+pub(super) async fn explain_error(cx: &ToolContext, e: QboError) -> ToolError {
+    if let QboError::Fault { intuit_tid, .. } = &e {
+        cx.trail.tid(intuit_tid.as_deref());
+    }
+    match e {
+        QboError::NeedsReconnect { .. } | QboError::NotConnected { .. } => ToolError(format!(
+            "{}. {}",
+            capitalise(&e.to_string()),
+            ask_admins(cx, "to reconnect it on the Companies page").await
+        )),
+        e => tool_error(e),
     }
 }
 
@@ -234,6 +239,20 @@ fn count_rows(response: &Value) -> usize {
         Value::Array(a) => a.iter().map(count_rows).sum(),
         _ => 0,
     }
+}
+
+/// A write the company's approval policy holds (`mcp::approvals::hold`); a dry run is never held.
+async fn held(
+    cx: &ToolContext,
+    c: &Company,
+    tool: &str,
+    write: Write,
+    dry_run: bool,
+) -> Result<Option<ToolOutput>, ToolError> {
+    if dry_run {
+        return Ok(None);
+    }
+    super::approvals::hold(cx, c, tool, write).await
 }
 
 fn output(summary: String, answer: Answer) -> ToolOutcome {
@@ -402,6 +421,14 @@ pub async fn create_entity(cx: &ToolContext, args: CreateArgs) -> ToolOutcome {
     let dry = args.dry_run.unwrap_or(false);
     let mut facts = entity_facts(&args.fields);
     facts["entity"] = json!(shortened(&args.entity));
+    let write = Write::Create {
+        entity: args.entity.clone(),
+        fields: args.fields.clone(),
+    };
+    if let Some(held) = held(cx, &c, "create_entity", write, dry).await? {
+        cx.trail.note(facts);
+        return Ok(held);
+    }
     before_write(cx, &c, facts, dry).await?;
     let a = cx
         .state
@@ -448,6 +475,16 @@ pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
             &fields.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
     }
+    let write = Write::Update {
+        entity: args.entity.clone(),
+        id: args.id.clone(),
+        fields: args.fields.clone(),
+        sync_token: args.sync_token.clone(),
+    };
+    if let Some(held) = held(cx, &c, "update_entity", write, dry).await? {
+        cx.trail.note(facts);
+        return Ok(held);
+    }
     before_write(cx, &c, facts, dry).await?;
     let a = cx
         .state
@@ -490,6 +527,14 @@ pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
         "id": shortened(&args.id),
         "send_to": args.email.as_deref().map(shortened),
     });
+    let write = Write::SendInvoice {
+        id: args.id.clone(),
+        email: args.email.clone(),
+    };
+    if let Some(held) = held(cx, &c, "send_invoice", write, false).await? {
+        cx.trail.note(facts);
+        return Ok(held);
+    }
     before_write(cx, &c, facts, false).await?;
     let a = cx
         .state
@@ -518,6 +563,15 @@ pub async fn delete_entity(cx: &ToolContext, args: DeleteArgs) -> ToolOutcome {
         "id": shortened(&args.id),
         "mode": args.mode.map(|m| format!("{m:?}").to_ascii_lowercase()),
     });
+    let write = Write::Delete {
+        entity: args.entity.clone(),
+        id: args.id.clone(),
+        mode: args.mode,
+    };
+    if let Some(held) = held(cx, &c, "delete_entity", write, false).await? {
+        cx.trail.note(facts);
+        return Ok(held);
+    }
     before_write(cx, &c, facts, false).await?;
     let a = cx
         .state

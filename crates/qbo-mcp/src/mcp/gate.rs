@@ -104,5 +104,11 @@ fn challenge(state: &AppState, problem: Option<&str>) -> Response {
     if let Ok(v) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
+    // The request's body was never read, so the connection cannot carry another request;
+    // say so, or a client that pools connections may send its next request (discovery, the
+    // retry with a token) on a connection the server is closing, and see it reset.
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }

@@ -124,7 +124,12 @@ fn generated(
 pub fn tools() -> Vec<&'static ToolSpec> {
     let mut out: Vec<&'static ToolSpec> = TOOLS
         .iter()
-        .filter(|t| matches!(t.name, "list_companies" | "get_company_info"))
+        .filter(|t| {
+            matches!(
+                t.name,
+                "list_companies" | "get_company_info" | "get_proposal"
+            )
+        })
         .collect();
     let mut add = |spec: ToolSpec| out.push(Box::leak(Box::new(spec)));
     for &(entity, verbs) in ENTITIES {

@@ -8,6 +8,7 @@
 //! answers a malformed body with the right JSON-RPC error; rmcp then checks `Host` and
 //! `Origin` against the public URL. Tool handlers receive the [`ToolCaller`].
 
+pub mod approvals;
 pub mod books;
 mod gate;
 mod handler;

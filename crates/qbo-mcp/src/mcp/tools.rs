@@ -221,6 +221,14 @@ pub static TOOLS: &[ToolSpec] = &[
         books::ChangesArgs
     ),
     tool!(
+        "get_proposal",
+        Role::Viewer,
+        true,
+        "Follow up a write that waits for approval: the proposal's status (pending, approved, rejected, executed, failed, stale), who decided, their note, and QuickBooks' result once executed.",
+        super::approvals::get_proposal,
+        super::approvals::ProposalArgs
+    ),
+    tool!(
         "create_entity",
         Role::Bookkeeper,
         false,

@@ -250,6 +250,7 @@ async fn render(state: &AppState, person: &Person, csrf: &CsrfToken) -> Result<R
         viewer: Some(person.into()),
         csrf: Some(csrf),
         warnings: crate::companies::admin_warnings(state, person).await,
+        pending_proposals: crate::proposals::store::pending_for(&state.db, person.is_admin()).await,
     };
     Ok(web::page(StatusCode::OK, web::layout(state, &frame, body)))
 }

@@ -605,6 +605,7 @@ fn consent_page(
         viewer: Some(person.into()),
         csrf: Some(csrf),
         warnings: Vec::new(),
+        pending_proposals: None,
     };
     not_frameable(web::page(StatusCode::OK, web::layout(state, &frame, body)))
 }

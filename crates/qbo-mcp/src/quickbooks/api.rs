@@ -28,6 +28,9 @@ pub struct ApiRequest {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// The `requestid` of a write, when the caller fixed it (a proposal keeps one for life);
+    /// otherwise each call of a write makes its own.
+    pub request_id: Option<String>,
 }
 
 impl ApiRequest {
@@ -37,6 +40,7 @@ impl ApiRequest {
             path: path.into(),
             query: Vec::new(),
             body: None,
+            request_id: None,
         }
     }
 
@@ -46,6 +50,7 @@ impl ApiRequest {
             path: path.into(),
             query: Vec::new(),
             body: Some(body),
+            request_id: None,
         }
     }
 
@@ -56,7 +61,14 @@ impl ApiRequest {
             path: path.into(),
             query: Vec::new(),
             body: None,
+            request_id: None,
         }
+    }
+
+    /// Sends a write with this `requestid` (QuickBooks applies a write once per requestid).
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
     }
 
     pub fn param(mut self, key: &str, value: impl Into<String>) -> Self {
@@ -212,9 +224,12 @@ fn backoff(attempt: u32) -> Duration {
 impl QuickBooks {
     /// Sends one request for the company, paced, authenticated and retried as needed.
     pub async fn call(&self, realm_id: &str, request: ApiRequest) -> Result<ApiResponse, QboError> {
-        let request_id = request
-            .is_write()
-            .then(|| uuid::Uuid::new_v4().simple().to_string());
+        let request_id = request.is_write().then(|| {
+            request
+                .request_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+        });
         let url = format!(
             "{}/v3/company/{}/{}",
             self.oauth.endpoints.api_base.as_str().trim_end_matches('/'),

@@ -8,10 +8,12 @@
 //! so QuickBooks never offers "Change Admin" and the connection never moves.
 
 pub mod api;
+pub mod checks;
 pub mod connect;
 pub mod demo;
 pub mod entities;
 pub mod intuit;
+pub mod names;
 pub mod operations;
 pub mod pacing;
 pub mod store;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::api::ApiRequest;
+use super::checks;
 use super::entities::{self, EntityType, Kind};
 use super::{QboError, QuickBooks};
 
@@ -310,22 +311,11 @@ impl QuickBooks {
         fields: &Value,
         dry_run: bool,
     ) -> Result<Answer, QboError> {
-        let t = writable(entity)?;
-        let Value::Object(body) = fields else {
-            return Err(invalid(
-                "fields must be a JSON object with the entity's fields.",
-            ));
+        let write = Write::Create {
+            entity: entity.to_owned(),
+            fields: fields.clone(),
         };
-        if body.contains_key("Id") || body.contains_key("SyncToken") {
-            return Err(invalid(
-                "A new entity has no Id or SyncToken; use update_entity to change one.",
-            ));
-        }
-        let request = ApiRequest::post(t.path(), Value::Object(body.clone()));
-        if dry_run {
-            return Ok(dry(&request));
-        }
-        Ok(self.call(realm_id, request).await?.into())
+        self.write(realm_id, &write, dry_run).await
     }
 
     /// Updates an entity. Sparse unless `fields` has `"sparse": false`: omitted fields keep
@@ -340,6 +330,115 @@ impl QuickBooks {
         sync_token: Option<&str>,
         dry_run: bool,
     ) -> Result<Answer, QboError> {
+        let write = Write::Update {
+            entity: entity.to_owned(),
+            id: id.to_owned(),
+            fields: fields.clone(),
+            sync_token: sync_token.map(str::to_owned),
+        };
+        self.write(realm_id, &write, dry_run).await
+    }
+
+    /// Emails an invoice (to `email`, or to the address on the invoice).
+    pub async fn send_invoice(
+        &self,
+        realm_id: &str,
+        id: &str,
+        email: Option<&str>,
+    ) -> Result<Answer, QboError> {
+        let write = Write::SendInvoice {
+            id: id.to_owned(),
+            email: email.map(str::to_owned),
+        };
+        self.write(realm_id, &write, false).await
+    }
+
+    /// Deletes a transaction, voids it, or deactivates a name-list entity, as QuickBooks
+    /// allows. Without a mode: deactivate for name lists, delete for transactions.
+    pub async fn delete_entity(
+        &self,
+        realm_id: &str,
+        entity: &str,
+        id: &str,
+        mode: Option<DeleteMode>,
+    ) -> Result<Answer, QboError> {
+        let write = Write::Delete {
+            entity: entity.to_owned(),
+            id: id.to_owned(),
+            mode,
+        };
+        self.write(realm_id, &write, false).await
+    }
+
+    /// Plans `write` and sends it, or with `dry_run` answers what would be sent.
+    async fn write(
+        &self,
+        realm_id: &str,
+        write: &Write,
+        dry_run: bool,
+    ) -> Result<Answer, QboError> {
+        let request = self.plan(realm_id, write).await?;
+        if dry_run {
+            return Ok(dry(&request));
+        }
+        Ok(self.call(realm_id, request).await?.into())
+    }
+
+    /// The exact request a write sends: arguments checked, the current SyncToken (and fields
+    /// QuickBooks insists on) read when not given. Reads only; nothing is changed.
+    pub async fn plan(&self, realm_id: &str, write: &Write) -> Result<ApiRequest, QboError> {
+        match write {
+            Write::Create { entity, fields } => {
+                let t = writable(entity)?;
+                let Value::Object(body) = fields else {
+                    return Err(invalid(
+                        "fields must be a JSON object with the entity's fields.",
+                    ));
+                };
+                if body.contains_key("Id") || body.contains_key("SyncToken") {
+                    return Err(invalid(
+                        "A new entity has no Id or SyncToken; use update_entity to change one.",
+                    ));
+                }
+                let mut body = Value::Object(body.clone());
+                checks::check(t.name, &body, true).map_err(invalid)?;
+                self.resolve_names(realm_id, t.name, &mut body).await?;
+                Ok(ApiRequest::post(t.path(), body))
+            }
+            Write::Update {
+                entity,
+                id,
+                fields,
+                sync_token,
+            } => {
+                self.plan_update(realm_id, entity, id, fields, sync_token.as_deref())
+                    .await
+            }
+            Write::SendInvoice { id, email } => {
+                let id = entity_id(id)?;
+                let mut request = ApiRequest::post_empty(format!("invoice/{id}/send"));
+                if let Some(to) = email {
+                    if !to.contains('@') || to.len() > 254 || to.contains(char::is_whitespace) {
+                        return Err(invalid(format!("`{to}` is not an email address.")));
+                    }
+                    request = request.param("sendTo", to.clone());
+                }
+                Ok(request)
+            }
+            Write::Delete { entity, id, mode } => {
+                self.plan_delete(realm_id, entity, id, *mode).await
+            }
+        }
+    }
+
+    async fn plan_update(
+        &self,
+        realm_id: &str,
+        entity: &str,
+        id: &str,
+        fields: &Value,
+        sync_token: Option<&str>,
+    ) -> Result<ApiRequest, QboError> {
         let t = writable(entity)?;
         let id = entity_id(id)?;
         let Value::Object(given) = fields else {
@@ -347,6 +446,7 @@ impl QuickBooks {
                 "fields must be a JSON object with the fields to change.",
             ));
         };
+        checks::check(t.name, fields, false).map_err(invalid)?;
         let mut body = given.clone();
         body.insert("Id".into(), json!(id));
         let sparse = body.get("sparse").and_then(Value::as_bool).unwrap_or(true);
@@ -372,40 +472,18 @@ impl QuickBooks {
         if let Some(token) = sync_token {
             body.insert("SyncToken".into(), json!(token));
         }
-        let request = ApiRequest::post(t.path(), Value::Object(body));
-        if dry_run {
-            return Ok(dry(&request));
-        }
-        Ok(self.call(realm_id, request).await?.into())
+        let mut body = Value::Object(body);
+        self.resolve_names(realm_id, t.name, &mut body).await?;
+        Ok(ApiRequest::post(t.path(), body))
     }
 
-    /// Emails an invoice (to `email`, or to the address on the invoice).
-    pub async fn send_invoice(
-        &self,
-        realm_id: &str,
-        id: &str,
-        email: Option<&str>,
-    ) -> Result<Answer, QboError> {
-        let id = entity_id(id)?;
-        let mut request = ApiRequest::post_empty(format!("invoice/{id}/send"));
-        if let Some(to) = email {
-            if !to.contains('@') || to.len() > 254 || to.contains(char::is_whitespace) {
-                return Err(invalid(format!("`{to}` is not an email address.")));
-            }
-            request = request.param("sendTo", to);
-        }
-        Ok(self.call(realm_id, request).await?.into())
-    }
-
-    /// Deletes a transaction, voids it, or deactivates a name-list entity, as QuickBooks
-    /// allows. Without a mode: deactivate for name lists, delete for transactions.
-    pub async fn delete_entity(
+    async fn plan_delete(
         &self,
         realm_id: &str,
         entity: &str,
         id: &str,
         mode: Option<DeleteMode>,
-    ) -> Result<Answer, QboError> {
+    ) -> Result<ApiRequest, QboError> {
         let t = writable(entity)?;
         let id = entity_id(id)?;
         let mode = match (t.kind, mode) {
@@ -432,7 +510,7 @@ impl QuickBooks {
         };
         if mode == DeleteMode::Deactivate {
             return self
-                .update_entity(realm_id, t.name, id, &json!({"Active": false}), None, false)
+                .plan_update(realm_id, t.name, id, &json!({"Active": false}), None)
                 .await;
         }
         let current = self.get_entity(realm_id, t.name, id).await?;
@@ -442,9 +520,56 @@ impl QuickBooks {
         } else {
             "delete"
         };
-        let request = ApiRequest::post(t.path(), json!({"Id": id, "SyncToken": sync}))
-            .param("operation", operation);
-        Ok(self.call(realm_id, request).await?.into())
+        Ok(
+            ApiRequest::post(t.path(), json!({"Id": id, "SyncToken": sync}))
+                .param("operation", operation),
+        )
+    }
+}
+
+/// A write a tool asks for, before it is planned into a request ([`QuickBooks::plan`]).
+#[derive(Debug, Clone)]
+pub enum Write {
+    Create {
+        entity: String,
+        fields: Value,
+    },
+    Update {
+        entity: String,
+        id: String,
+        fields: Value,
+        sync_token: Option<String>,
+    },
+    SendInvoice {
+        id: String,
+        email: Option<String>,
+    },
+    Delete {
+        entity: String,
+        id: String,
+        mode: Option<DeleteMode>,
+    },
+}
+
+impl Write {
+    /// The QuickBooks entity the write is about.
+    pub fn entity(&self) -> &str {
+        match self {
+            Write::Create { entity, .. }
+            | Write::Update { entity, .. }
+            | Write::Delete { entity, .. } => entity,
+            Write::SendInvoice { .. } => "Invoice",
+        }
+    }
+
+    /// The id of the entity changed (none for a create).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Write::Create { .. } => None,
+            Write::Update { id, .. } | Write::Delete { id, .. } | Write::SendInvoice { id, .. } => {
+                Some(id)
+            }
+        }
     }
 }
 
@@ -459,16 +584,42 @@ pub struct ReportArgs {
     pub params: Option<Map<String, Value>>,
 }
 
+/// What a request sends, as `dry_run` and proposals show it: method, path, query, body.
+pub fn would_send(request: &ApiRequest) -> Value {
+    json!({
+        "method": request.method.as_str(),
+        "path": request.path,
+        "query": request.query.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "body": request.body,
+    })
+}
+
+/// The request [`would_send`] describes, back from its JSON.
+pub fn request_from(shown: &Value) -> Option<ApiRequest> {
+    let path = shown["path"].as_str()?.to_owned();
+    let method = reqwest::Method::from_bytes(shown["method"].as_str()?.as_bytes()).ok()?;
+    let mut query = Vec::new();
+    for pair in shown["query"].as_array()? {
+        query.push((pair[0].as_str()?.to_owned(), pair[1].as_str()?.to_owned()));
+    }
+    let body = match &shown["body"] {
+        Value::Null => None,
+        other => Some(other.clone()),
+    };
+    Some(ApiRequest {
+        method,
+        path,
+        query,
+        body,
+        request_id: None,
+    })
+}
+
 fn dry(request: &ApiRequest) -> Answer {
     Answer {
         value: json!({
             "dry_run": true,
-            "would_send": {
-                "method": request.method.as_str(),
-                "path": request.path,
-                "query": request.query.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-                "body": request.body,
-            }
+            "would_send": would_send(request),
         }),
         intuit_tid: None,
         request_id: None,

@@ -63,6 +63,8 @@ pub struct Frame<'a> {
     /// Warnings shown to admins on every page (e.g. a company that needs reconnecting). The
     /// companies feature makes them (`companies::admin_warnings`); the page passes them in.
     pub warnings: Vec<String>,
+    /// For admins: how many proposals wait for approval (`proposals::store::pending_for`).
+    pub pending_proposals: Option<i64>,
 }
 
 /// The one page frame: head, demo banner, admin warnings, navigation, body.
@@ -96,6 +98,12 @@ pub fn layout(state: &AppState, frame: &Frame<'_>, body: Markup) -> Markup {
                             }
                             a href="/assistants" { "Assistants" }
                             a href="/audit" { "Audit" }
+                            a href="/proposals" {
+                                "Proposals"
+                                @if let Some(n) = frame.pending_proposals.filter(|n| *n > 0) {
+                                    " " span.count aria-label={ (n) " waiting" } { (n) }
+                                }
+                            }
                             a href="/account" { "My account" }
                             @if let Some(csrf) = frame.csrf {
                                 form.inline method="post" action="/logout" {

@@ -46,6 +46,7 @@ const VIEWER_TOOLS: &[&str] = &[
     "get_entity",
     "run_report",
     "changes_since",
+    "get_proposal",
 ];
 const ADMIN_TOOLS: &[&str] = &[
     "list_companies",
@@ -54,6 +55,7 @@ const ADMIN_TOOLS: &[&str] = &[
     "get_entity",
     "run_report",
     "changes_since",
+    "get_proposal",
     "create_entity",
     "update_entity",
     "send_invoice",

@@ -42,6 +42,8 @@ async fn discovery_starts_with_a_401(backend: Backend) {
         );
         assert!(challenge.contains(&expected), "{challenge}");
         assert!(challenge.contains("scope=\"mcp\""), "{challenge}");
+        // The unread body ends the connection: the client must not pool it.
+        assert_eq!(r.headers()["connection"], "close");
     }
     let r = server
         .post("/mcp")

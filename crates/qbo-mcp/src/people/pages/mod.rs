@@ -46,6 +46,10 @@ async fn render(
             Some(p) => crate::companies::admin_warnings(state, p).await,
             None => Vec::new(),
         },
+        pending_proposals: match person {
+            Some(p) => crate::proposals::store::pending_for(&state.db, p.is_admin()).await,
+            None => None,
+        },
     };
     web::layout(state, &frame, body)
 }

@@ -60,6 +60,9 @@ async fn admin_pages_refuse_others_with_the_error_page(backend: Backend) {
         ("/allowlist/remove", &[("entry", "@example.com")][..]),
         ("/companies/connect", &[][..]),
         ("/companies/123/disconnect", &[][..]),
+        ("/companies/123/approvals", &[][..]),
+        ("/proposals/prp_1/approve", &[][..]),
+        ("/proposals/prp_1/reject", &[("note", "no")][..]),
     ] {
         let r = eddie.submit("/account", action, fields).await;
         let status = r.status();
