@@ -81,6 +81,35 @@ fn date(name: &str, value: &str) -> Result<String, QboError> {
         .map_err(|_| invalid(format!("{name} `{value}` is not a date like 2026-01-31.")))
 }
 
+/// What deleting a `name` with `mode` does, as QuickBooks allows: without a mode, name lists
+/// are deactivated and transactions deleted.
+pub fn delete_mode(name: &str, mode: Option<DeleteMode>) -> Result<DeleteMode, QboError> {
+    let t = writable(name)?;
+    let mode = match (t.kind, mode) {
+        (Kind::NameList, None | Some(DeleteMode::Deactivate)) => DeleteMode::Deactivate,
+        (Kind::NameList, Some(_)) => {
+            return Err(invalid(format!(
+                "QuickBooks never deletes a {}; it can only be deactivated (mode \"deactivate\").",
+                t.name
+            )));
+        }
+        (Kind::Transaction { .. }, Some(DeleteMode::Deactivate)) => {
+            return Err(invalid(format!(
+                "A {} is a transaction: delete or void it.",
+                t.name
+            )));
+        }
+        (Kind::Transaction { voidable: false }, Some(DeleteMode::Void)) => {
+            return Err(invalid(format!(
+                "QuickBooks cannot void a {}; delete it instead.",
+                t.name
+            )));
+        }
+        (_, mode) => mode.unwrap_or(DeleteMode::Delete),
+    };
+    Ok(mode)
+}
+
 /// Splits a trailing `STARTPOSITION n` / `MAXRESULTS n` off a query (any order, any case).
 /// The rest is kept as written: whitespace inside a quoted value is part of the value.
 pub fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
@@ -372,11 +401,24 @@ impl QuickBooks {
         if let Some(token) = sync_token {
             body.insert("SyncToken".into(), json!(token));
         }
-        let request = ApiRequest::post(t.path(), Value::Object(body));
+        let request = ApiRequest::post(t.path(), Value::Object(body.clone()));
         if dry_run {
             return Ok(dry(&request));
         }
-        Ok(self.call(realm_id, request).await?.into())
+        match self.call(realm_id, request).await {
+            // The SyncToken this server read went stale before the write (someone else saved
+            // the record in between): read it again and retry once.
+            Err(QboError::Fault { fault, .. }) if fault.code == "5010" && sync_token.is_none() => {
+                let current = self.get_entity(realm_id, t.name, id).await?;
+                body.insert(
+                    "SyncToken".into(),
+                    current.value[t.name]["SyncToken"].clone(),
+                );
+                let retry = ApiRequest::post(t.path(), Value::Object(body));
+                Ok(self.call(realm_id, retry).await?.into())
+            }
+            other => Ok(other?.into()),
+        }
     }
 
     /// Emails an invoice (to `email`, or to the address on the invoice).
@@ -408,28 +450,7 @@ impl QuickBooks {
     ) -> Result<Answer, QboError> {
         let t = writable(entity)?;
         let id = entity_id(id)?;
-        let mode = match (t.kind, mode) {
-            (Kind::NameList, None | Some(DeleteMode::Deactivate)) => DeleteMode::Deactivate,
-            (Kind::NameList, Some(_)) => {
-                return Err(invalid(format!(
-                    "QuickBooks never deletes a {}; it can only be deactivated (mode \"deactivate\").",
-                    t.name
-                )));
-            }
-            (Kind::Transaction { .. }, Some(DeleteMode::Deactivate)) => {
-                return Err(invalid(format!(
-                    "A {} is a transaction: delete or void it.",
-                    t.name
-                )));
-            }
-            (Kind::Transaction { voidable: false }, Some(DeleteMode::Void)) => {
-                return Err(invalid(format!(
-                    "QuickBooks cannot void a {}; delete it instead.",
-                    t.name
-                )));
-            }
-            (_, mode) => mode.unwrap_or(DeleteMode::Delete),
-        };
+        let mode = delete_mode(entity, mode)?;
         if mode == DeleteMode::Deactivate {
             return self
                 .update_entity(realm_id, t.name, id, &json!({"Active": false}), None, false)

@@ -20,3 +20,4 @@ mod security_misc;
 mod security_oauth;
 mod security_people;
 mod storage;
+mod tools;
