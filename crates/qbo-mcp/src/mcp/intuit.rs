@@ -197,7 +197,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
             leak(format!("search_{many}")),
             "query",
             leak(format!(
-                "Search {entity} records: `criteria` (field, value, operator) joined with AND, sorted by `asc`/`desc`, paged by `limit`/`offset`, or every match with `fetch_all`."
+                "Search {entity} records: `criteria` ({{field, value, operator}} or {{key, value}}) joined with AND, sorted by `asc`/`desc`, paged by `limit`/`offset` or the answer's `next_cursor` (100 rows by default, 1000 with `fetch_all`); `count` counts, `fields` or `summary` shorten the rows."
             )),
             entity,
             schema::<SearchArgs>,
@@ -590,6 +590,33 @@ mod tests {
             q,
             "SELECT * FROM Customer WHERE DisplayName LIKE 'O\\'Brien' AND Active = true AND Id IN ('1', '2') ORDERBY MetaData.CreateTime DESC STARTPOSITION 11 MAXRESULTS 5"
         );
+        // A quote and a trailing backslash, escaped as Intuit's rule and the simulator's
+        // lexer read them: the simulator writes the parsed query back identically (with its paging).
+        let q = search_query(
+            "Customer",
+            &SearchArgs {
+                criteria: Some(vec![
+                    Criterion {
+                        field: "DisplayName".into(),
+                        value: serde_json::json!("C:\\path\\"),
+                        operator: None,
+                    },
+                    Criterion {
+                        field: "CompanyName".into(),
+                        value: serde_json::json!("O'Brien"),
+                        operator: None,
+                    },
+                ]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            q,
+            "SELECT * FROM Customer WHERE DisplayName = 'C:\\\\path\\\\' AND CompanyName = 'O\\'Brien'"
+        );
+        let written = qbo_sim::api::query::parse(&q).unwrap().to_string();
+        assert!(written.starts_with(&q), "{written}");
         let bad = search_query(
             "Customer",
             &search_args(serde_json::json!([{"field": "Name; DROP", "value": "x"}])),

@@ -231,7 +231,7 @@ pub static TOOLS: &[ToolSpec] = &[
         "get_company_info",
         Role::Viewer,
         Effect::Read,
-        "QuickBooks CompanyInfo and Preferences of a company.",
+        "Read a company's QuickBooks CompanyInfo (name, address, fiscal year) and Preferences (currency, accounting method, …).",
         books::get_company_info,
         books::CompanyArg
     ),
@@ -239,7 +239,7 @@ pub static TOOLS: &[ToolSpec] = &[
         "query",
         Role::Viewer,
         Effect::Read,
-        "Run a QuickBooks query (`SELECT * FROM Customer WHERE Active = true`); `fetch_all` gathers every page past 1000 rows.",
+        "Run a QuickBooks query (`SELECT * FROM Customer WHERE Active = true`; strings quoted with ', a quote or backslash in them escaped with a backslash). Answers 100 rows unless `limit` (at most 1000) says otherwise; when more match, the answer has `next_cursor`: pass it as `cursor` with the same query for the next rows. `SELECT COUNT(*) FROM …` counts.",
         books::query,
         books::QueryArgs
     ),
@@ -255,7 +255,7 @@ pub static TOOLS: &[ToolSpec] = &[
         "run_report",
         Role::Viewer,
         Effect::Read,
-        "Run any QuickBooks report by name (ProfitAndLoss, BalanceSheet, …), complete, with totals from the report's own summary rows.",
+        "Run a QuickBooks report by name (ProfitAndLoss, BalanceSheet, …) for a period, complete, with `totals` from the report's own summary rows.",
         books::run_report,
         books::ReportToolArgs
     ),
@@ -263,7 +263,7 @@ pub static TOOLS: &[ToolSpec] = &[
         "changes_since",
         Role::Viewer,
         Effect::Read,
-        "Entities of the given types changed since a time (change data capture, 30 days back at most).",
+        "Entities of the given types created, changed or deleted since a time (QuickBooks' change data capture, 30 days back at most).",
         books::changes_since,
         books::ChangesArgs
     ),
@@ -271,7 +271,7 @@ pub static TOOLS: &[ToolSpec] = &[
         "create_entity",
         Role::Bookkeeper,
         Effect::Create,
-        "Create an entity from its QuickBooks JSON; `dry_run` shows what would be sent.",
+        "Create an entity (customer, invoice, bill, …) from its QuickBooks JSON in `fields`; `dry_run` checks it and shows what would be sent without sending.",
         books::create_entity,
         books::CreateArgs
     ),
@@ -287,7 +287,7 @@ pub static TOOLS: &[ToolSpec] = &[
         "send_invoice",
         Role::Bookkeeper,
         Effect::Send,
-        "Email an invoice, to its own address or to `email`.",
+        "Email an invoice to a person outside this server: to `email`, or to the invoice's own address (BillEmail). Each call sends another email.",
         books::send_invoice,
         books::SendArgs
     ),
@@ -295,7 +295,7 @@ pub static TOOLS: &[ToolSpec] = &[
         "delete_entity",
         Role::Admin,
         Effect::Delete,
-        "Delete a transaction, void it, or deactivate a name-list entity (Customer, Vendor, …), as QuickBooks allows.",
+        "Delete a transaction, void it, or deactivate a name-list entity (Customer, Vendor, …), as QuickBooks allows; by default name lists are deactivated and transactions deleted.",
         books::delete_entity,
         books::DeleteArgs
     ),
