@@ -4,14 +4,22 @@
 //! annotations for every tool; every result's `structuredContent` matches its tool's
 //! `outputSchema`; summaries are sentences about the books; `query` pages by a cursor; names
 //! with a quote or a trailing backslash survive QuickBooks' query language; and calls written
-//! exactly as Intuit's server takes them run on the `intuit` profile.
+//! exactly as Intuit's server takes them run on the `intuit` profile; an update whose
+//! SyncToken the server read and went stale is read again once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use qbo_mcp::config::{IntuitApp, IntuitEnvironment};
+use qbo_mcp::keys::{Sealer, SecretKey};
+use qbo_mcp::quickbooks::{QboError, QuickBooks};
+use qbo_mcp::secret::Secret;
 use serde_json::{Value, json};
 
 use crate::companies::{call_tool, connect_demo_company};
-use crate::harness::{Backend, TestDb, TestServer, personal_token};
+use crate::connections::{CRAIG, admin, authorize, consent_as, simulator};
+use crate::harness::{Backend, TEST_KEY, TestDb, TestServer, client, personal_token};
 use crate::on_both_backends;
 use crate::people::first_admin;
 
@@ -591,4 +599,108 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
         )
         .await;
     assert!(r.contains("customr"), "{r}");
+}
+
+on_both_backends!(a_stale_sync_token_the_server_read_is_read_again_once);
+
+/// Plays a colleague who saves the same record between the server's read of its SyncToken
+/// and its write: in front of the simulator, the first update of a Customer is sent twice,
+/// so the server's own copy arrives stale (5010).
+async fn interfering_proxy(sim: String) -> (String, Arc<AtomicUsize>) {
+    let interfered = Arc::new(AtomicUsize::new(0));
+    let seen = interfered.clone();
+    let forward = move |request: axum::extract::Request| {
+        let (sim, seen) = (sim.clone(), seen.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let url = format!("{sim}{}", parts.uri);
+            // The colleague's save is another request: without this one's `requestid`, which
+            // the simulator (as Intuit) answers again with its first answer.
+            let mut theirs = url::Url::parse(&url).unwrap();
+            let kept: Vec<(String, String)> = theirs
+                .query_pairs()
+                .filter(|(k, _)| k != "requestid")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            theirs.query_pairs_mut().clear().extend_pairs(kept);
+            let send = |url: &str| {
+                let mut r = client()
+                    .request(parts.method.clone(), url)
+                    .body(body.clone());
+                for (k, v) in &parts.headers {
+                    if k != "host" && k != "content-length" {
+                        r = r.header(k, v);
+                    }
+                }
+                r.send()
+            };
+            let update = parts.method == "POST"
+                && parts.uri.path().ends_with("/customer")
+                && body.windows(9).any(|w| w == b"SyncToken");
+            if update && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                let colleague = send(theirs.as_str()).await.unwrap();
+                assert!(colleague.status().is_success(), "the colleague's save");
+            }
+            let answer = send(&url).await.unwrap();
+            let mut out = axum::http::Response::builder().status(answer.status());
+            for (k, v) in answer.headers() {
+                if k != "content-length" && k != "transfer-encoding" {
+                    out = out.header(k, v);
+                }
+            }
+            out.body(axum::body::Body::from(answer.bytes().await.unwrap()))
+                .unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (at, interfered)
+}
+
+async fn a_stale_sync_token_the_server_read_is_read_again_once(backend: Backend) {
+    let test_db = TestDb::fresh(backend).await;
+    let sim = simulator(consent_as(CRAIG)).await;
+    let (proxy, interfered) = interfering_proxy(sim.base_url()).await;
+    let qb = QuickBooks::new(
+        test_db.connect().await,
+        Arc::new(Sealer::new(&SecretKey::from_base64(TEST_KEY).unwrap())),
+        IntuitApp {
+            client_id: "qbo-mcp-test-app".into(),
+            client_secret: Secret::new("test-secret".into()),
+        },
+        &IntuitEnvironment::Simulator(url::Url::parse(&proxy).unwrap()),
+        &url::Url::parse("http://127.0.0.1:9").unwrap(),
+        None,
+    )
+    .unwrap();
+    let me = admin(1, "alice");
+    let url = qb.start_connect(&me, None).await.unwrap();
+    qb.finish_connect(&me, authorize(&url).await).await.unwrap();
+
+    // The server read the SyncToken itself: the stale answer is read again and sent once more.
+    let changed = json!({"CompanyName": "Stale Token Co"});
+    let done = qb
+        .update_entity(REALM, "Customer", "1", &changed, None, false)
+        .await
+        .unwrap_or_else(|e| panic!("retried with a fresh SyncToken: {e}"));
+    assert_eq!(
+        interfered.load(Ordering::SeqCst),
+        2,
+        "a 5010, then the retry"
+    );
+    assert_eq!(done.value["Customer"]["CompanyName"], "Stale Token Co");
+    // A SyncToken the caller gave is the caller's: its 5010 comes back, with no retry.
+    let before = interfered.load(Ordering::SeqCst);
+    let e = qb
+        .update_entity(REALM, "Customer", "1", &changed, Some("0"), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, QboError::Fault { fault, .. } if fault.code == "5010"),
+        "{e}"
+    );
+    assert_eq!(interfered.load(Ordering::SeqCst), before + 1, "sent once");
 }
