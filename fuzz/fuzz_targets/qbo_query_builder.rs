@@ -152,6 +152,7 @@ fuzz_target!(|input: Input| {
         asc: input.asc.as_ref().map(Name::text),
         desc: input.desc.as_ref().map(Name::text),
         fetch_all: input.fetch_all,
+        ..Default::default()
     };
     let Ok(built) = search_query(entity, &args) else {
         return;

@@ -25,6 +25,7 @@ fn search(criteria: Vec<Criterion>) -> SearchArgs {
         asc: None,
         desc: None,
         fetch_all: None,
+        ..Default::default()
     }
 }
 

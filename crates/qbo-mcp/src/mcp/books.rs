@@ -7,12 +7,15 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::results::{count_query, named, page_of};
 use super::tools::{NoArguments, ToolContext, ToolError, ToolOutcome, ToolOutput};
 use super::trail::shortened;
 use crate::companies::visible_companies;
 use crate::error::capitalise;
 use crate::people;
-use crate::quickbooks::operations::{Answer, DeleteMode, ReportArgs, Write, query_entity};
+use crate::quickbooks::operations::{
+    Answer, DeleteMode, ReportArgs, Write, delete_mode, query_entity,
+};
 use crate::quickbooks::{Company, QboError, Status};
 
 /// The companies the caller may use (`companies::visible_companies`).
@@ -154,7 +157,9 @@ fn tool_error(e: QboError) -> ToolError {
         QboError::Fault { fault, intuit_tid } => {
             let advice = match fault.code.as_str() {
                 "5010" => "Read the entity again for its current SyncToken, then retry.",
-                "610" => "The object does not exist or is inactive; check the id.",
+                "610" => {
+                    "The record (or one it refers to) is inactive or does not exist: reactivate it (update it with \"Active\": true) or pick an active one, and check the id."
+                }
                 "2020" => "A required field is missing; add it to `fields`.",
                 "2500" => "A reference points to an id that does not exist.",
                 "4000" | "4001" => "Fix the query syntax (see QuickBooks' query language).",
@@ -278,32 +283,76 @@ pub async fn get_company_info(cx: &ToolContext, args: CompanyArg) -> ToolOutcome
     output(format!("Company information for {}.", c.name), a)
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryArgs {
     pub company: Option<String>,
     /// `SELECT * FROM Entity [WHERE …] [ORDERBY …] [STARTPOSITION n] [MAXRESULTS n]`.
     pub query: String,
-    /// Gather every page (past QuickBooks' 1000-row limit).
+    /// Rows per answer, 1–1000 (100 when omitted; a `MAXRESULTS` in the query wins).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous answer to the same query: the rows after it.
+    pub cursor: Option<String>,
+    /// Pages of 1000 rows, QuickBooks' largest; the rest follows with `cursor`.
     pub fetch_all: Option<bool>,
 }
 
 pub async fn query(cx: &ToolContext, args: QueryArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
+    let entity = query_entity(&args.query).unwrap_or("matching").to_owned();
     cx.trail.note(json!({
         "entity": query_entity(&args.query),
         "query": shortened(&args.query),
         "fetch_all": args.fetch_all.filter(|all| *all),
+        "cursor": args.cursor.as_deref().map(shortened),
     }));
-    let a = cx
-        .state
-        .quickbooks
-        .query(&c.realm_id, &args.query, args.fetch_all.unwrap_or(false))
-        .await;
-    let a = explain(cx, a).await?;
+    let (base, start, size) = page_of(&args)?;
+    if base.to_ascii_uppercase().contains("COUNT(*)") {
+        let a = cx.state.quickbooks.query(&c.realm_id, &base, false).await;
+        let a = explain(cx, a).await?;
+        let n = a.value["QueryResponse"]["totalCount"].as_u64().unwrap_or(0);
+        cx.trail.note(json!({ "rows": 1 }));
+        return output(format!("{n} {entity} records match in {}.", c.name), a);
+    }
+    let paged = format!("{base} STARTPOSITION {start} MAXRESULTS {size}");
+    let a = cx.state.quickbooks.query(&c.realm_id, &paged, false).await;
+    let mut a = explain(cx, a).await?;
     let rows = count_rows(&a.value["QueryResponse"]);
     cx.trail.note(json!({ "rows": rows }));
-    output(format!("{rows} rows from {}.", c.name), a)
+    // A full page may have more after it: count them, so the summary can say how many.
+    let more = if rows < size {
+        Some(0)
+    } else if let Some(q) = count_query(&base) {
+        let total = cx.state.quickbooks.query(&c.realm_id, &q, false).await;
+        total
+            .ok()
+            .and_then(|t| t.value["QueryResponse"]["totalCount"].as_u64())
+            .map(|total| (total as usize).saturating_sub(start - 1 + rows))
+    } else {
+        None
+    };
+    let next = start + rows;
+    let tail = match more {
+        Some(0) => String::new(),
+        Some(n) => {
+            a.value["next_cursor"] = json!(next.to_string());
+            a.value["more"] = json!(n);
+            format!("; {n} more, pass `cursor` \"{next}\" with the same query")
+        }
+        None => {
+            a.value["next_cursor"] = json!(next.to_string());
+            format!("; more may follow, pass `cursor` \"{next}\" with the same query")
+        }
+    };
+    let first = if start > 1 {
+        format!(" (from row {start})")
+    } else {
+        String::new()
+    };
+    output(
+        format!("{rows} {entity} rows{first} from {}{tail}.", c.name),
+        a,
+    )
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -327,7 +376,12 @@ pub async fn get_entity(cx: &ToolContext, args: EntityArgs) -> ToolOutcome {
     let a = explain(cx, a).await?;
     note_entity(cx, &a, &args.entity);
     cx.trail.note(json!({ "rows": 1 }));
-    output(format!("{} {} from {}.", args.entity, args.id, c.name), a)
+    let summary = format!(
+        "{} from {}.",
+        named(&args.entity, &args.id, a.value.get(&args.entity)),
+        c.name
+    );
+    output(summary, a)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -346,6 +400,13 @@ pub struct ReportToolArgs {
 }
 
 pub async fn run_report(cx: &ToolContext, args: ReportToolArgs) -> ToolOutcome {
+    if !super::schemas::REPORTS.contains(&args.report.as_str()) {
+        return Err(ToolError(format!(
+            "`{}` is not a report this server runs; use one of: {}.",
+            args.report,
+            super::schemas::REPORTS.join(", ")
+        )));
+    }
     let c = company(cx, args.company.as_deref()).await?;
     let report = ReportArgs {
         report: args.report.clone(),
@@ -364,9 +425,15 @@ pub async fn run_report(cx: &ToolContext, args: ReportToolArgs) -> ToolOutcome {
     let a = explain(cx, a).await?;
     let rows = a.value["Rows"]["Row"].as_array().map_or(0, Vec::len);
     cx.trail.note(json!({ "rows": rows }));
+    let period = match (&report.start_date, &report.end_date) {
+        (Some(s), Some(e)) => format!(", {s} to {e}"),
+        (Some(s), None) => format!(", from {s}"),
+        (None, Some(e)) => format!(", to {e}"),
+        (None, None) => String::new(),
+    };
     output(
         format!(
-            "{} for {}, complete; `totals` are the report's own summary rows.",
+            "{} for {}{period}, complete: {rows} top-level rows; `totals` are the report's own summary rows.",
             args.report, c.name
         ),
         a,
@@ -402,7 +469,15 @@ pub async fn changes_since(cx: &ToolContext, args: ChangesArgs) -> ToolOutcome {
         .map(|r| count_rows(&r["QueryResponse"]))
         .sum();
     cx.trail.note(json!({ "rows": rows }));
-    output(format!("Changes in {} since {}.", c.name, args.since), a)
+    output(
+        format!(
+            "{rows} {} records changed in {} since {}.",
+            args.entities.join("/"),
+            c.name,
+            args.since
+        ),
+        a,
+    )
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -437,18 +512,19 @@ pub async fn create_entity(cx: &ToolContext, args: CreateArgs) -> ToolOutcome {
         .await;
     let a = explain(cx, a).await?;
     note_entity(cx, &a, &args.entity);
-    let id = a.value[&args.entity]["Id"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
-    output(
-        if dry {
-            format!("Dry run: nothing was sent to {}.", c.name)
-        } else {
-            format!("Created {} {id} in {}.", args.entity, c.name)
-        },
-        a,
-    )
+    let summary = if dry {
+        format!(
+            "Dry run: a new {} was checked and nothing was sent to {}; `would_send` is the request.",
+            args.entity, c.name
+        )
+    } else {
+        format!(
+            "{} created in {}.",
+            named(&args.entity, "", a.value.get(&args.entity)),
+            c.name
+        )
+    };
+    output(summary, a)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -500,24 +576,43 @@ pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
         .await;
     let a = explain(cx, a).await?;
     note_entity(cx, &a, &args.entity);
-    output(
-        if dry {
-            format!("Dry run: nothing was sent to {}.", c.name)
-        } else {
-            format!("Updated {} {} in {}.", args.entity, args.id, c.name)
-        },
-        a,
-    )
+    let changed = match &args.fields {
+        Value::Object(f) => f
+            .keys()
+            .filter(|k| k.as_str() != "sparse")
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    let summary = if dry {
+        format!(
+            "Dry run: the change to {} {} was checked and nothing was sent to {}; `would_send` is the request.",
+            args.entity, args.id, c.name
+        )
+    } else {
+        format!(
+            "{} updated in {} ({changed} changed).",
+            named(&args.entity, &args.id, a.value.get(&args.entity)),
+            c.name
+        )
+    };
+    output(summary, a)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendArgs {
     pub company: Option<String>,
-    /// The invoice's id.
+    /// The invoice's id (Intuit's `invoice_id`).
+    #[serde(alias = "invoice_id")]
     pub id: String,
-    /// Where to send it; the invoice's own address when absent.
+    /// Where to send it (Intuit's `send_to`); the invoice's own address when absent.
+    #[serde(alias = "send_to")]
     pub email: Option<String>,
+    /// Taken for calls written for Intuit's server; this server sends whether or not the
+    /// invoice was emailed before.
+    pub allow_resend: Option<bool>,
 }
 
 pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
@@ -543,7 +638,19 @@ pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
         .await;
     let a = explain(cx, a).await?;
     note_entity(cx, &a, "Invoice");
-    output(format!("Invoice {} sent from {}.", args.id, c.name), a)
+    let invoice = a.value.get("Invoice");
+    let to = args
+        .email
+        .as_deref()
+        .or_else(|| invoice.and_then(|i| i["BillEmail"]["Address"].as_str()))
+        .map(|to| format!(" to {to}"))
+        .unwrap_or_default();
+    let summary = format!(
+        "{} emailed{to} from {}.",
+        named("Invoice", &args.id, invoice),
+        c.name
+    );
+    output(summary, a)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -580,11 +687,15 @@ pub async fn delete_entity(cx: &ToolContext, args: DeleteArgs) -> ToolOutcome {
         .await;
     let a = explain(cx, a).await?;
     note_entity(cx, &a, &args.entity);
-    output(
-        format!(
-            "{} {} removed ({:?}) in {}.",
-            args.entity, args.id, args.mode, c.name
-        ),
-        a,
-    )
+    let done = match delete_mode(&args.entity, args.mode).unwrap_or(DeleteMode::Delete) {
+        DeleteMode::Deactivate => "deactivated",
+        DeleteMode::Void => "voided",
+        DeleteMode::Delete => "deleted",
+    };
+    let summary = format!(
+        "{} {done} in {}.",
+        named(&args.entity, &args.id, a.value.get(&args.entity)),
+        c.name
+    );
+    output(summary, a)
 }

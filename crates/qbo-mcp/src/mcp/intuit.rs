@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::books;
+use super::intuit_calls::{Verb, normalize, shape, snake};
 use super::tools::{Run, TOOLS, ToolContext, ToolError, ToolOutcome, ToolSpec, arguments, schema};
-use crate::people::Role;
 use crate::quickbooks::operations::DeleteMode;
 
 /// Which of Intuit's verbs an entity has there.
@@ -70,19 +70,9 @@ const REPORTS: &[(&str, &str)] = &[
     ("get_customer_balance", "CustomerBalance"),
     ("get_aged_payables", "AgedPayables"),
     ("get_vendor_expenses", "VendorExpenses"),
+    ("get_vendor_balance", "VendorBalance"),
+    ("get_transaction_list", "TransactionList"),
 ];
-
-/// `JournalEntry` → `journal_entry`.
-fn snake(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
 
 /// `journal_entry` → `journal_entries`, `class` → `classes`.
 fn plural(snake: &str) -> String {
@@ -99,19 +89,25 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-/// A generated tool: only viewer tools read, as in the compact profile.
+/// A generated tool running as the compact tool `kind` (whose role, effect and output
+/// schema it takes) with its entity or report fixed to `subject`.
 fn generated(
     name: &'static str,
-    role: Role,
+    kind: &'static str,
     description: &'static str,
     subject: &'static str,
     schema: fn() -> JsonObject,
     run: Run,
 ) -> ToolSpec {
+    let like = TOOLS
+        .iter()
+        .find(|t| t.name == kind)
+        .unwrap_or_else(|| panic!("{kind} is a compact tool"));
     ToolSpec {
         name,
-        role,
-        read_only: role == Role::Viewer,
+        role: like.role,
+        effect: like.effect,
+        kind,
         description,
         subject,
         schema,
@@ -122,16 +118,38 @@ fn generated(
 /// Every tool of the profile: `list_companies` and `get_company_info` as in compact, then the
 /// entity and report tools. Built once per process.
 pub fn tools() -> Vec<&'static ToolSpec> {
+    // This server's tools that Intuit's has no form of stay as they are.
     let mut out: Vec<&'static ToolSpec> = TOOLS
         .iter()
         .filter(|t| {
             matches!(
                 t.name,
-                "list_companies" | "get_company_info" | "get_proposal"
+                "list_companies"
+                    | "get_company_info"
+                    | "get_proposal"
+                    | "query"
+                    | "changes_since"
+                    | "send_invoice"
             )
         })
         .collect();
     let mut add = |spec: ToolSpec| out.push(Box::leak(Box::new(spec)));
+    add(generated(
+        "get_preferences",
+        "get_company_info",
+        "The company's QuickBooks Preferences (with its CompanyInfo).",
+        "",
+        schema::<books::CompanyArg>,
+        preferences,
+    ));
+    add(generated(
+        "get_report",
+        "run_report",
+        "Run a QuickBooks report by name (`reportName` or `report`), complete, with totals from its own summary rows.",
+        "",
+        schema::<books::ReportToolArgs>,
+        any_report,
+    ));
     for &(entity, verbs) in ENTITIES {
         let one = snake(entity);
         let many = plural(&one);
@@ -139,7 +157,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
         if writes {
             add(generated(
                 leak(format!("create_{one}")),
-                Role::Bookkeeper,
+                "create_entity",
                 leak(format!(
                     "Create a {entity} from its QuickBooks JSON (`fields`); `dry_run` shows what would be sent."
                 )),
@@ -150,7 +168,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
         }
         add(generated(
             leak(format!("get_{one}")),
-            Role::Viewer,
+            "get_entity",
             leak(format!("Read one {entity} by id.")),
             entity,
             schema::<GetArgs>,
@@ -159,7 +177,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
         if writes {
             add(generated(
                 leak(format!("update_{one}")),
-                Role::Bookkeeper,
+                "update_entity",
                 leak(format!(
                     "Update a {entity}: only the given `fields` change (sparse update); the current SyncToken is read when not given."
                 )),
@@ -171,7 +189,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
         if matches!(verbs, Verbs::All) {
             add(generated(
                 leak(format!("delete_{one}")),
-                Role::Admin,
+                "delete_entity",
                 leak(format!(
                     "Delete a {entity} as QuickBooks allows: name lists are deactivated, transactions deleted (or voided with mode \"void\")."
                 )),
@@ -182,9 +200,9 @@ pub fn tools() -> Vec<&'static ToolSpec> {
         }
         add(generated(
             leak(format!("search_{many}")),
-            Role::Viewer,
+            "query",
             leak(format!(
-                "Search {entity} records: `criteria` (field, value, operator) joined with AND, sorted by `asc`/`desc`, paged by `limit`/`offset`, or every match with `fetch_all`."
+                "Search {entity} records: `criteria` ({{field, value, operator}} or {{key, value}}) joined with AND, sorted by `asc`/`desc`, paged by `limit`/`offset` or the answer's `next_cursor` (100 rows by default, 1000 with `fetch_all`); `count` counts, `fields` or `summary` shorten the rows."
             )),
             entity,
             schema::<SearchArgs>,
@@ -194,7 +212,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
     for &(name, report) in REPORTS {
         add(generated(
             name,
-            Role::Viewer,
+            "run_report",
             leak(format!(
                 "The {report} report, complete, with totals from its own summary rows."
             )),
@@ -246,7 +264,8 @@ pub struct DeleteArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Criterion {
-    /// A QuickBooks field (`DisplayName`, `MetaData.LastUpdatedTime`, …).
+    /// A QuickBooks field (`DisplayName`, `MetaData.LastUpdatedTime`, …); Intuit's `key`.
+    #[serde(alias = "key")]
     pub field: String,
     /// A string, number or boolean; an array with operator `IN`.
     pub value: Value,
@@ -254,7 +273,7 @@ pub struct Criterion {
     pub operator: Option<String>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
     pub company: Option<String>,
@@ -267,8 +286,18 @@ pub struct SearchArgs {
     pub asc: Option<String>,
     /// Sort descending by this field.
     pub desc: Option<String>,
-    /// Every match, past QuickBooks' 1000-row pages.
+    /// Pages of 1000 rows, QuickBooks' largest (Intuit's `fetchAll`); the rest follows with
+    /// `cursor`.
+    #[serde(alias = "fetchAll")]
     pub fetch_all: Option<bool>,
+    /// Only how many match (`SELECT COUNT(*)`).
+    pub count: Option<bool>,
+    /// Keep only these dot-path fields of each row, e.g. ["Id", "TotalAmt", "CustomerRef.name"].
+    pub fields: Option<Vec<String>>,
+    /// One compact row per match: Id, DocNumber, names of references, TxnDate, TotalAmt, Balance.
+    pub summary: Option<bool>,
+    /// The `next_cursor` of the previous answer to the same search.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -287,13 +316,14 @@ pub struct ReportArgs {
 /// A handler that parses `$args` and runs a compact handler with the tool's subject (its
 /// entity or report) filled in by `$build`.
 macro_rules! with_subject {
-    ($name:ident, $args:ty, |$a:ident, $subject:ident| $build:expr, $handler:path) => {
+    ($name:ident, $verb:expr, $args:ty, |$a:ident, $subject:ident| $build:expr, $handler:path) => {
         fn $name<'a>(
             cx: &'a ToolContext,
             spec: &'static ToolSpec,
             args: JsonObject,
         ) -> BoxFuture<'a, ToolOutcome> {
             Box::pin(async move {
+                let args = normalize($verb, spec.subject, args)?;
                 let $a: $args = arguments(args)?;
                 let $subject = spec.subject.to_owned();
                 $handler(cx, $build).await
@@ -304,6 +334,7 @@ macro_rules! with_subject {
 
 with_subject!(
     create,
+    Verb::Create,
     CreateArgs,
     |a, entity| books::CreateArgs {
         company: a.company,
@@ -316,6 +347,7 @@ with_subject!(
 
 with_subject!(
     get,
+    Verb::Get,
     GetArgs,
     |a, entity| books::EntityArgs {
         company: a.company,
@@ -327,6 +359,7 @@ with_subject!(
 
 with_subject!(
     update,
+    Verb::Update,
     UpdateArgs,
     |a, entity| books::UpdateArgs {
         company: a.company,
@@ -341,6 +374,7 @@ with_subject!(
 
 with_subject!(
     delete,
+    Verb::Delete,
     DeleteArgs,
     |a, entity| books::DeleteArgs {
         company: a.company,
@@ -351,19 +385,58 @@ with_subject!(
     books::delete_entity
 );
 
-with_subject!(
-    search,
-    SearchArgs,
-    |a, entity| books::QueryArgs {
-        query: search_query(&entity, &a)?,
-        company: a.company,
-        fetch_all: a.fetch_all,
-    },
-    books::query
-);
+/// A search: Intuit's criteria forms, then `query` with the rows shaped as `fields` or
+/// `summary` ask.
+fn search<'a>(
+    cx: &'a ToolContext,
+    spec: &'static ToolSpec,
+    args: JsonObject,
+) -> BoxFuture<'a, ToolOutcome> {
+    Box::pin(async move {
+        let args = normalize(Verb::Search, spec.subject, args)?;
+        let a: SearchArgs = arguments(args)?;
+        let query = books::QueryArgs {
+            query: search_query(spec.subject, &a)?,
+            company: a.company.clone(),
+            fetch_all: a.fetch_all,
+            cursor: a.cursor.clone(),
+            ..Default::default()
+        };
+        let mut out = books::query(cx, query).await?;
+        if let Some(Value::Array(rows)) = out.data["QueryResponse"].get_mut(spec.subject) {
+            shape(rows, a.fields.as_deref(), a.summary == Some(true));
+        }
+        Ok(out)
+    })
+}
+
+/// `get_preferences`: `get_company_info`'s answer.
+fn preferences<'a>(
+    cx: &'a ToolContext,
+    _spec: &'static ToolSpec,
+    args: JsonObject,
+) -> BoxFuture<'a, ToolOutcome> {
+    Box::pin(async move {
+        let args = normalize(Verb::Get, "", args)?;
+        books::get_company_info(cx, arguments(args)?).await
+    })
+}
+
+/// `get_report`: any report, named by `reportName` (Intuit's) or `report`.
+fn any_report<'a>(
+    cx: &'a ToolContext,
+    _spec: &'static ToolSpec,
+    args: JsonObject,
+) -> BoxFuture<'a, ToolOutcome> {
+    Box::pin(async move {
+        let args = normalize(Verb::Report, "", args)?;
+        books::run_report(cx, arguments(args)?).await
+    })
+}
 
 with_subject!(
     run_report,
+    Verb::Report,
     ReportArgs,
     |a, report| books::ReportToolArgs {
         company: a.company,
@@ -438,9 +511,17 @@ pub fn search_query(entity: &str, a: &SearchArgs) -> Result<String, ToolError> {
         };
         conditions.push(condition);
     }
-    let mut query = format!("SELECT * FROM {entity}");
+    let selection = if a.count == Some(true) {
+        "COUNT(*)"
+    } else {
+        "*"
+    };
+    let mut query = format!("SELECT {selection} FROM {entity}");
     if !conditions.is_empty() {
         query.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+    }
+    if a.count == Some(true) {
+        return Ok(query);
     }
     match (&a.asc, &a.desc) {
         (Some(_), Some(_)) => {
@@ -514,6 +595,33 @@ mod tests {
             q,
             "SELECT * FROM Customer WHERE DisplayName LIKE 'O\\'Brien' AND Active = true AND Id IN ('1', '2') ORDERBY MetaData.CreateTime DESC STARTPOSITION 11 MAXRESULTS 5"
         );
+        // A quote and a trailing backslash, escaped as Intuit's rule and the simulator's
+        // lexer read them: the simulator writes the parsed query back identically (with its paging).
+        let q = search_query(
+            "Customer",
+            &SearchArgs {
+                criteria: Some(vec![
+                    Criterion {
+                        field: "DisplayName".into(),
+                        value: serde_json::json!("C:\\path\\"),
+                        operator: None,
+                    },
+                    Criterion {
+                        field: "CompanyName".into(),
+                        value: serde_json::json!("O'Brien"),
+                        operator: None,
+                    },
+                ]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            q,
+            "SELECT * FROM Customer WHERE DisplayName = 'C:\\\\path\\\\' AND CompanyName = 'O\\'Brien'"
+        );
+        let written = qbo_sim::api::query::parse(&q).unwrap().to_string();
+        assert!(written.starts_with(&q), "{written}");
         let bad = search_query(
             "Customer",
             &search_args(serde_json::json!([{"field": "Name; DROP", "value": "x"}])),

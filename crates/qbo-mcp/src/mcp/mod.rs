@@ -13,7 +13,10 @@ pub mod books;
 mod gate;
 mod handler;
 pub mod intuit;
+pub mod intuit_calls;
 pub mod jsonrpc;
+mod results;
+pub mod schemas;
 pub mod tools;
 pub mod trail;
 

@@ -6,7 +6,8 @@
 //!
 //! To add a tool: write `async fn my_tool(cx: &ToolContext, args: MyArgs) -> ToolOutcome`
 //! with `#[derive(Deserialize, JsonSchema)] struct MyArgs`, and add a line to [`TOOLS`] with
-//! `tool!(name, role, read_only, "description", my_tool, MyArgs)`.
+//! `tool!(name, role, effect, "description", my_tool, MyArgs)`; its `outputSchema` comes from
+//! `schemas::output` by name.
 
 use std::sync::LazyLock;
 
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{ToolCaller, books};
+use super::{ToolCaller, books, schemas};
 use crate::config::ToolsProfile;
 use crate::people::Role;
 use crate::state::AppState;
@@ -67,10 +68,41 @@ pub struct ToolOutput {
 pub struct ToolError(pub String);
 
 impl ToolOutput {
+    /// The JSON goes once, as structured content; the text is the short summary.
     fn into_result(self) -> CallToolResult {
         let mut result = CallToolResult::structured(self.data);
-        result.content.insert(0, ContentBlock::text(self.summary));
+        result.content = vec![ContentBlock::text(self.summary)];
         result
+    }
+}
+
+/// What a tool does to the books, which decides its annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only: `readOnlyHint`, idempotent.
+    Read,
+    /// Adds a record: not destructive, not idempotent (a second call adds another).
+    Create,
+    /// Changes given fields: not destructive (nothing is lost but the old values of the
+    /// fields named), idempotent (the same change again leaves the same record).
+    Update,
+    /// Deletes, voids or deactivates: destructive, idempotent.
+    Delete,
+    /// Emails people outside the server: open world, not idempotent (each call sends).
+    Send,
+}
+
+impl Effect {
+    fn annotations(self) -> ToolAnnotations {
+        let read = self == Effect::Read;
+        ToolAnnotations::new()
+            .read_only(read)
+            .destructive(self == Effect::Delete)
+            .idempotent(matches!(
+                self,
+                Effect::Read | Effect::Update | Effect::Delete
+            ))
+            .open_world(self == Effect::Send)
     }
 }
 
@@ -90,8 +122,11 @@ pub struct ToolSpec {
     pub name: &'static str,
     /// The least role that may see and call it.
     pub role: Role,
-    /// Reads only (viewer tools); writes are flagged to clients as such.
-    pub read_only: bool,
+    /// What it does to the books (its annotations).
+    pub effect: Effect,
+    /// The compact tool it runs as (`query` for a generated `search_customers`): its
+    /// `outputSchema` is that tool's.
+    pub kind: &'static str,
     pub description: &'static str,
     /// What a generated tool acts on (a QuickBooks entity or report name); empty otherwise.
     pub subject: &'static str,
@@ -117,19 +152,30 @@ impl ToolSpec {
             ))
             .into_result();
         }
+        // Intuit's `{"params": {…}}` wrapper, except where `params` is an argument itself.
+        let args = if self.kind == "run_report" {
+            args
+        } else {
+            super::intuit_calls::unwrapped(args)
+        };
         match (self.run)(cx, self, args).await {
             Ok(output) => output.into_result(),
             Err(e) => e.into_result(),
         }
     }
 
-    fn describe(&self) -> Tool {
-        Tool::new(self.name, self.description, (self.schema)()).annotate(
-            ToolAnnotations::new()
-                .read_only(self.read_only)
-                .destructive(!self.read_only)
-                .open_world(false),
-        )
+    fn describe(&self, intuit: bool) -> Tool {
+        let mut input = (self.schema)();
+        schemas::refine(&mut input, self.subject, self.effect != Effect::Read);
+        if intuit {
+            schemas::intuit_wrapper(&mut input);
+        }
+        Tool::new(self.name, self.description, input)
+            .with_raw_output_schema(std::sync::Arc::new(schemas::output(
+                self.kind,
+                self.subject,
+            )))
+            .annotate(self.effect.annotations())
     }
 }
 
@@ -152,11 +198,12 @@ pub fn schema<T: JsonSchema>() -> JsonObject {
 }
 
 macro_rules! tool {
-    ($name:literal, $role:expr, $read_only:expr, $description:literal, $handler:path, $args:ty) => {
+    ($name:literal, $role:expr, $effect:expr, $description:literal, $handler:path, $args:ty) => {
         ToolSpec {
             name: $name,
             role: $role,
-            read_only: $read_only,
+            effect: $effect,
+            kind: $name,
             description: $description,
             subject: "",
             schema: schema::<$args>,
@@ -175,7 +222,7 @@ pub static TOOLS: &[ToolSpec] = &[
     tool!(
         "list_companies",
         Role::Viewer,
-        true,
+        Effect::Read,
         "List the QuickBooks Online companies you may use, with each connection's status. Use a company's realm_id or name as the `company` argument of other tools.",
         books::list_companies,
         NoArguments
@@ -183,23 +230,23 @@ pub static TOOLS: &[ToolSpec] = &[
     tool!(
         "get_company_info",
         Role::Viewer,
-        true,
-        "QuickBooks CompanyInfo and Preferences of a company.",
+        Effect::Read,
+        "Read a company's QuickBooks CompanyInfo (name, address, fiscal year) and Preferences (currency, accounting method, …).",
         books::get_company_info,
         books::CompanyArg
     ),
     tool!(
         "query",
         Role::Viewer,
-        true,
-        "Run a QuickBooks query (`SELECT * FROM Customer WHERE Active = true`); `fetch_all` gathers every page past 1000 rows.",
+        Effect::Read,
+        "Run a QuickBooks query (`SELECT * FROM Customer WHERE Active = true`; strings quoted with ', a quote or backslash in them escaped with a backslash). Answers 100 rows unless `limit` (at most 1000) says otherwise; when more match, the answer has `next_cursor`: pass it as `cursor` with the same query for the next rows. `SELECT COUNT(*) FROM …` counts.",
         books::query,
         books::QueryArgs
     ),
     tool!(
         "get_entity",
         Role::Viewer,
-        true,
+        Effect::Read,
         "Read one entity by QuickBooks type (`Invoice`) and id.",
         books::get_entity,
         books::EntityArgs
@@ -207,23 +254,23 @@ pub static TOOLS: &[ToolSpec] = &[
     tool!(
         "run_report",
         Role::Viewer,
-        true,
-        "Run any QuickBooks report by name (ProfitAndLoss, BalanceSheet, …), complete, with totals from the report's own summary rows.",
+        Effect::Read,
+        "Run a QuickBooks report by name (ProfitAndLoss, BalanceSheet, …) for a period, complete, with `totals` from the report's own summary rows.",
         books::run_report,
         books::ReportToolArgs
     ),
     tool!(
         "changes_since",
         Role::Viewer,
-        true,
-        "Entities of the given types changed since a time (change data capture, 30 days back at most).",
+        Effect::Read,
+        "Entities of the given types created, changed or deleted since a time (QuickBooks' change data capture, 30 days back at most).",
         books::changes_since,
         books::ChangesArgs
     ),
     tool!(
         "get_proposal",
         Role::Viewer,
-        true,
+        Effect::Read,
         "Follow up a write that waits for approval: the proposal's status (pending, approved, rejected, executed, failed, stale), who decided, their note, and QuickBooks' result once executed.",
         super::approvals::get_proposal,
         super::approvals::ProposalArgs
@@ -231,15 +278,15 @@ pub static TOOLS: &[ToolSpec] = &[
     tool!(
         "create_entity",
         Role::Bookkeeper,
-        false,
-        "Create an entity from its QuickBooks JSON; `dry_run` shows what would be sent.",
+        Effect::Create,
+        "Create an entity (customer, invoice, bill, …) from its QuickBooks JSON in `fields`; `dry_run` checks it and shows what would be sent without sending.",
         books::create_entity,
         books::CreateArgs
     ),
     tool!(
         "update_entity",
         Role::Bookkeeper,
-        false,
+        Effect::Update,
         "Change some fields of an entity (sparse update: fields you omit keep their values). Reads the SyncToken itself when not given.",
         books::update_entity,
         books::UpdateArgs
@@ -247,16 +294,16 @@ pub static TOOLS: &[ToolSpec] = &[
     tool!(
         "send_invoice",
         Role::Bookkeeper,
-        false,
-        "Email an invoice, to its own address or to `email`.",
+        Effect::Send,
+        "Email an invoice to a person outside this server: to `email`, or to the invoice's own address (BillEmail). Each call sends another email.",
         books::send_invoice,
         books::SendArgs
     ),
     tool!(
         "delete_entity",
         Role::Admin,
-        false,
-        "Delete a transaction, void it, or deactivate a name-list entity (Customer, Vendor, …), as QuickBooks allows.",
+        Effect::Delete,
+        "Delete a transaction, void it, or deactivate a name-list entity (Customer, Vendor, …), as QuickBooks allows; by default name lists are deactivated and transactions deleted.",
         books::delete_entity,
         books::DeleteArgs
     ),
@@ -270,8 +317,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn new(tools: Vec<&'static ToolSpec>) -> Self {
-        let descriptions = tools.iter().map(|t| (t.role, t.describe())).collect();
+    fn new(tools: Vec<&'static ToolSpec>, intuit: bool) -> Self {
+        let descriptions = tools.iter().map(|t| (t.role, t.describe(intuit))).collect();
         Self {
             tools,
             descriptions,
@@ -279,7 +326,10 @@ impl Registry {
     }
 
     /// The tool named `name`, whatever the caller's role.
+    /// Intuit's server spells some names with hyphens (`create-vendor`): they find the same
+    /// tool.
     pub fn find(&self, name: &str) -> Option<&'static ToolSpec> {
+        let name = name.replace('-', "_");
         self.tools.iter().copied().find(|t| t.name == name)
     }
 
@@ -301,8 +351,8 @@ impl Registry {
     }
 }
 
-static COMPACT: LazyLock<Registry> = LazyLock::new(|| Registry::new(TOOLS.iter().collect()));
-static INTUIT: LazyLock<Registry> = LazyLock::new(|| Registry::new(super::intuit::tools()));
+static COMPACT: LazyLock<Registry> = LazyLock::new(|| Registry::new(TOOLS.iter().collect(), false));
+static INTUIT: LazyLock<Registry> = LazyLock::new(|| Registry::new(super::intuit::tools(), true));
 
 /// The tools of the configured profile (`QBO_MCP_TOOLS_PROFILE`).
 pub fn registry(profile: ToolsProfile) -> &'static Registry {

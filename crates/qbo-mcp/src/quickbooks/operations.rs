@@ -82,6 +82,35 @@ fn date(name: &str, value: &str) -> Result<String, QboError> {
         .map_err(|_| invalid(format!("{name} `{value}` is not a date like 2026-01-31.")))
 }
 
+/// What deleting a `name` with `mode` does, as QuickBooks allows: without a mode, name lists
+/// are deactivated and transactions deleted.
+pub fn delete_mode(name: &str, mode: Option<DeleteMode>) -> Result<DeleteMode, QboError> {
+    let t = writable(name)?;
+    let mode = match (t.kind, mode) {
+        (Kind::NameList, None | Some(DeleteMode::Deactivate)) => DeleteMode::Deactivate,
+        (Kind::NameList, Some(_)) => {
+            return Err(invalid(format!(
+                "QuickBooks never deletes a {}; it can only be deactivated (mode \"deactivate\").",
+                t.name
+            )));
+        }
+        (Kind::Transaction { .. }, Some(DeleteMode::Deactivate)) => {
+            return Err(invalid(format!(
+                "A {} is a transaction: delete or void it.",
+                t.name
+            )));
+        }
+        (Kind::Transaction { voidable: false }, Some(DeleteMode::Void)) => {
+            return Err(invalid(format!(
+                "QuickBooks cannot void a {}; delete it instead.",
+                t.name
+            )));
+        }
+        (_, mode) => mode.unwrap_or(DeleteMode::Delete),
+    };
+    Ok(mode)
+}
+
 /// Splits a trailing `STARTPOSITION n` / `MAXRESULTS n` off a query (any order, any case).
 /// The rest is kept as written: whitespace inside a quoted value is part of the value.
 pub fn split_paging(query: &str) -> (String, Option<usize>, Option<usize>) {
@@ -381,7 +410,24 @@ impl QuickBooks {
         if dry_run {
             return Ok(dry(&request));
         }
-        Ok(self.call(realm_id, request).await?.into())
+        match self.call(realm_id, request).await {
+            // The SyncToken this server read itself went stale before the write (someone else
+            // saved the record in between): plan again, which reads it afresh, and retry once.
+            Err(QboError::Fault { fault, .. })
+                if fault.code == "5010"
+                    && matches!(
+                        write,
+                        Write::Update {
+                            sync_token: None,
+                            ..
+                        }
+                    ) =>
+            {
+                let retry = self.plan(realm_id, write).await?;
+                Ok(self.call(realm_id, retry).await?.into())
+            }
+            other => Ok(other?.into()),
+        }
     }
 
     /// The exact request a write sends: arguments checked, the current SyncToken (and fields
@@ -486,28 +532,7 @@ impl QuickBooks {
     ) -> Result<ApiRequest, QboError> {
         let t = writable(entity)?;
         let id = entity_id(id)?;
-        let mode = match (t.kind, mode) {
-            (Kind::NameList, None | Some(DeleteMode::Deactivate)) => DeleteMode::Deactivate,
-            (Kind::NameList, Some(_)) => {
-                return Err(invalid(format!(
-                    "QuickBooks never deletes a {}; it can only be deactivated (mode \"deactivate\").",
-                    t.name
-                )));
-            }
-            (Kind::Transaction { .. }, Some(DeleteMode::Deactivate)) => {
-                return Err(invalid(format!(
-                    "A {} is a transaction: delete or void it.",
-                    t.name
-                )));
-            }
-            (Kind::Transaction { voidable: false }, Some(DeleteMode::Void)) => {
-                return Err(invalid(format!(
-                    "QuickBooks cannot void a {}; delete it instead.",
-                    t.name
-                )));
-            }
-            (_, mode) => mode.unwrap_or(DeleteMode::Delete),
-        };
+        let mode = delete_mode(entity, mode)?;
         if mode == DeleteMode::Deactivate {
             return self
                 .plan_update(realm_id, t.name, id, &json!({"Active": false}), None)

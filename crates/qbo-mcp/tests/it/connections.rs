@@ -110,7 +110,7 @@ fn test_key() -> SecretKey {
     SecretKey::from_base64(TEST_KEY).unwrap()
 }
 
-fn admin(id: i64, name: &str) -> AdminRef {
+pub fn admin(id: i64, name: &str) -> AdminRef {
     AdminRef {
         person_id: id,
         username: name.into(),
@@ -118,7 +118,7 @@ fn admin(id: i64, name: &str) -> AdminRef {
 }
 
 /// Follows Intuit's authorize URL (the simulator consents at once) and returns the callback.
-async fn authorize(url: &url::Url) -> Callback {
+pub async fn authorize(url: &url::Url) -> Callback {
     let r = client().get(url.as_str()).send().await.unwrap();
     assert!(r.status().is_redirection(), "authorize: {}", r.status());
     let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();

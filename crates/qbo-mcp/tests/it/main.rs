@@ -21,4 +21,5 @@ mod security_misc;
 mod security_oauth;
 mod security_people;
 mod storage;
+mod tools;
 mod writes;
