@@ -69,6 +69,8 @@ struct Measured {
     gateway_us: Vec<u32>,
     direct_us: Vec<u32>,
     server_cpu_ns: Option<u64>,
+    /// Server CPU per second while idle, before the calls.
+    idle_cpu_ns: Option<u64>,
     statements: Option<u64>,
     commits: Option<i64>,
     load: String,
@@ -295,6 +297,12 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
         tokio::time::sleep(Duration::from_secs(11)).await;
         let _ = name;
     }
+    // What the server spends doing nothing (timers, pool upkeep), over 5 s.
+    let idle_from = threads_cpu_ns(pid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_cpu_ns = threads_cpu_ns(pid)
+        .zip(idle_from)
+        .map(|(b, a)| b.saturating_sub(a) / 5);
     let warm_up = Duration::from_secs(2);
     let window = Duration::from_secs(args.seconds);
     let gateway_pool: Pool = Arc::new(Mutex::new(vec![probe]));
@@ -410,6 +418,7 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         },
+        idle_cpu_ns,
         statements: args
             .count_statements
             .then(|| statements_after - statements_before),
@@ -424,7 +433,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
         args.rate, args.concurrency, args.seconds
     );
     println!(
-        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>10} {:>9}  load",
+        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>11} {:>10} {:>9}  load",
         "backend",
         "calls",
         "errors",
@@ -435,6 +444,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
         "added p50",
         "added p99",
         "cpu µs/call",
+        "idle µs/s",
         "stmts/call",
         "tx/call"
     );
@@ -450,13 +460,14 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             percentile(&r.direct_us, 0.99),
         );
         let cpu_us = r.server_cpu_ns.map(|ns| ns as f64 / 1000.0 / calls);
+        let idle_us = r.idle_cpu_ns.map(|ns| ns as f64 / 1000.0);
         let statements = r.statements.map(|s| s as f64 / calls);
         let commits = r.commits.map(|c| c as f64 / calls);
         let shown = |v: Option<f64>, digits: usize| {
             v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
         };
         println!(
-            "{:<9} {:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11} {:>10} {:>9}  {}",
+            "{:<9} {:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11} {:>11} {:>10} {:>9}  {}",
             r.backend,
             r.calls,
             r.errors,
@@ -467,6 +478,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             gp50 - dp50,
             gp99 - dp99,
             shown(cpu_us, 0),
+            shown(idle_us, 0),
             shown(statements, 1),
             shown(commits, 2),
             r.load
@@ -480,6 +492,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             "direct_p50_ms": dp50,
             "direct_p99_ms": dp99,
             "server_cpu_us_per_call": cpu_us.map(f64::round),
+            "server_idle_cpu_us_per_second": idle_us.map(f64::round),
             "statements_per_call": statements,
             "commits_per_call": commits,
             "load_average": r.load,
