@@ -6,8 +6,8 @@
 //! window can exceed Intuit's count (capacity + rate ≤ limit). In flight: a count of requests
 //! sent and not yet answered. Where that state lives depends on the backend
 //! (docs/benchmarks.md, "Pacing"):
-//! - SQLite: in this process's memory. A SQLite file is served by one server only
-//!   (`db::InUse`), so its count is the whole truth, and pacing costs no database work.
+//! - SQLite: in this process's memory. SQLite is the one-server setup (replicas need
+//!   PostgreSQL), so its count is the whole truth, and pacing costs no database work.
 //! - PostgreSQL: shared by every replica in `quickbooks_budgets` and `quickbooks_leases` (one
 //!   row per request, expiring on its own if a replica dies), checked and taken in one
 //!   transaction under the company's advisory lock, with `synchronous_commit = off`: pacing
@@ -303,8 +303,8 @@ impl Pacer {
         classes
     }
 
-    /// SQLite: one server per database file (`db::InUse`), so this process's own count is the
-    /// whole truth and nothing touches the database.
+    /// SQLite: the one-server setup, so this process's own count is the whole truth and
+    /// nothing touches the database.
     fn try_local(&self, realm_id: &str, class: Class) -> Attempt {
         let now = now_ms();
         let mut all = self.local.lock().unwrap_or_else(|p| p.into_inner());
