@@ -281,3 +281,59 @@ fn token_error(realm_id: &str, e: TokenReadError) -> QboError {
         TokenReadError::Db(e) => e.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company(realm_id: &str, status: Status, generation: i64) -> store::Company {
+        store::Company {
+            realm_id: realm_id.to_owned(),
+            name: realm_id.to_owned(),
+            status,
+            status_detail: None,
+            connected_by: None,
+            connected_by_person_id: None,
+            intuit_user_email: None,
+            connected_at: None,
+            access_expires_at: None,
+            refresh_expires_at: None,
+            last_refresh_at: None,
+            token_generation: generation,
+        }
+    }
+
+    fn access(generation: i64) -> Access {
+        Access {
+            token: Secret::new(format!("token-{generation}")),
+            generation,
+        }
+    }
+
+    /// Cached tokens are served until near expiry, never replaced by an older generation, and
+    /// dropped when the company rows show another generation, another status, or no company.
+    #[test]
+    fn the_cache_follows_the_company_rows() {
+        let cache = Cache::default();
+        cache.put("1", &access(2), now() + 3_600);
+        assert_eq!(cache.get("1").map(|a| a.generation), Some(2));
+        cache.put("1", &access(1), now() + 3_600);
+        assert_eq!(cache.get("1").map(|a| a.generation), Some(2));
+        cache.check(&[company("1", Status::Connected, 2)], true);
+        assert!(cache.get("1").is_some());
+        cache.check(&[company("1", Status::Connected, 3)], true);
+        assert!(cache.get("1").is_none());
+
+        cache.put("1", &access(3), now() + 3_600);
+        cache.check(&[company("1", Status::NeedsReconnect, 3)], false);
+        assert!(cache.get("1").is_none());
+
+        cache.put("1", &access(3), now() + 3_600);
+        cache.check(&[company("2", Status::Connected, 1)], true);
+        assert!(cache.get("1").is_none());
+
+        // Within five minutes of expiry it is not handed out.
+        cache.put("1", &access(4), now() + REFRESH_AHEAD_S - 1);
+        assert!(cache.get("1").is_none());
+    }
+}
