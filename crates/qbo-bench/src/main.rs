@@ -4,6 +4,7 @@
 mod mcp;
 mod signin;
 mod sim;
+mod tool_calls;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,9 @@ enum Command {
     McpToolsList(mcp::McpToolsList),
     /// An authenticated API read alone, then during a storm of concurrent sign-ins (Argon2id).
     Signin(signin::Signin),
+    /// `get_entity` through the gateway next to the same read straight to the simulator:
+    /// latency, server CPU per call, SQL statements and commits per call.
+    ToolCalls(tool_calls::ToolCalls),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +36,7 @@ fn main() -> std::process::ExitCode {
         Command::SimReads(args) => sim::run(args),
         Command::McpToolsList(args) => mcp::run(args),
         Command::Signin(args) => signin::run(args),
+        Command::ToolCalls(args) => tool_calls::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -57,19 +57,7 @@ pub fn run(args: McpToolsList) -> anyhow::Result<()> {
     if args.seconds == 0 || args.seconds > 600 || args.concurrency == 0 || args.concurrency > 1024 {
         bail!("--seconds must be 1..=600 and --concurrency 1..=1024");
     }
-    let server = match &args.server {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("no directory for this program")?
-            .join("qbo-mcp"),
-    };
-    if !server.exists() {
-        bail!(
-            "{} does not exist: build it first (`cargo build --release -p qbo-mcp`) or pass --server",
-            server.display()
-        );
-    }
+    let server = server_binary(args.server.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -82,9 +70,27 @@ pub fn run(args: McpToolsList) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `qbo-mcp` binary: `given`, or the one next to this program.
+pub(crate) fn server_binary(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let server = match given {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory for this program")?
+            .join("qbo-mcp"),
+    };
+    if !server.exists() {
+        bail!(
+            "{} does not exist: build it first (`cargo build --release -p qbo-mcp`) or pass --server",
+            server.display()
+        );
+    }
+    Ok(server)
+}
+
 /// A fresh database for one run: (database URL, data directory, PostgreSQL database to drop).
-async fn fresh_database(
-    args: &McpToolsList,
+pub(crate) async fn fresh_database(
+    postgres: &str,
     backend: &str,
     dir: &Path,
 ) -> anyhow::Result<(String, Option<String>)> {
@@ -92,9 +98,9 @@ async fn fresh_database(
         "sqlite" => Ok((format!("sqlite://{}/qbo-mcp.db", dir.display()), None)),
         "postgres" => {
             let name = format!("qbo_bench_{}", std::process::id());
-            psql(&args.postgres, &format!("DROP DATABASE IF EXISTS {name}")).await?;
-            psql(&args.postgres, &format!("CREATE DATABASE {name}")).await?;
-            let mut url = url::Url::parse(&args.postgres)?;
+            psql(postgres, &format!("DROP DATABASE IF EXISTS {name}")).await?;
+            psql(postgres, &format!("CREATE DATABASE {name}")).await?;
+            let mut url = url::Url::parse(postgres)?;
             url.set_path(&format!("/{name}"));
             Ok((url.to_string(), Some(name)))
         }
@@ -102,7 +108,7 @@ async fn fresh_database(
     }
 }
 
-async fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+pub(crate) async fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
     let out = tokio::process::Command::new("psql")
         .args([url, "-q", "-c", sql])
         .output()
@@ -117,6 +123,18 @@ async fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
 /// Creates the first admin through the one-time setup link the server printed, and a
 /// personal access token for them through the JSON API (what a person would do).
 async fn person_and_token(base: &str, setup_link: &str) -> anyhow::Result<String> {
+    Ok(signed_in_admin(base, setup_link).await?.token)
+}
+
+/// The first admin, signed in: their browser session (cookies), its CSRF token, and a
+/// personal access token.
+pub(crate) struct Admin {
+    pub http: reqwest::Client,
+    pub csrf: String,
+    pub token: String,
+}
+
+pub(crate) async fn signed_in_admin(base: &str, setup_link: &str) -> anyhow::Result<Admin> {
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -154,16 +172,17 @@ async fn person_and_token(base: &str, setup_link: &str) -> anyhow::Result<String
     let csrf = me["csrf_token"].as_str().unwrap_or_default().to_owned();
     let created: Value = http
         .post(format!("{base}/api/v1/tokens"))
-        .header("x-csrf-token", csrf)
+        .header("x-csrf-token", &csrf)
         .json(&json!({"name": "bench"}))
         .send()
         .await?
         .json()
         .await?;
-    created["token"]
+    let token = created["token"]
         .as_str()
         .map(str::to_owned)
-        .context("no token in the answer of POST /api/v1/tokens")
+        .context("no token in the answer of POST /api/v1/tokens")?;
+    Ok(Admin { http, csrf, token })
 }
 
 async fn measure_backend(
@@ -173,7 +192,7 @@ async fn measure_backend(
 ) -> anyhow::Result<Measured> {
     let dir = std::env::temp_dir().join(format!("qbo-bench-mcp-{}-{backend}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (database_url, pg_name) = fresh_database(args, backend, &dir).await?;
+    let (database_url, pg_name) = fresh_database(&args.postgres, backend, &dir).await?;
     let env = [
         ("QBO_MCP_DATABASE_URL".to_owned(), database_url),
         ("QBO_MCP_DATA_DIR".to_owned(), dir.display().to_string()),
@@ -189,22 +208,7 @@ async fn measure_backend(
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .context("the server did not start within 60 s")??
-        .context("the server exited")?;
-    let setup = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .context("no setup link within 60 s")??
-        .context("the server exited")?;
-    let setup_link = setup.rsplit(' ').next().unwrap_or_default().to_owned();
-    let address: std::net::SocketAddr = line
-        .strip_prefix("qbo-mcp listening on http://")
-        .context("unexpected first line")?
-        .trim()
-        .parse()?;
+    let (address, setup_link) = listening(&mut child).await?;
     let pid = child.id().context("server pid")?;
     let token = person_and_token(&format!("http://{address}"), &setup_link).await?;
 
@@ -293,8 +297,31 @@ async fn measure_backend(
     Ok(measured)
 }
 
+/// Waits for a started `qbo-mcp serve` to say where it listens and print its setup link.
+pub(crate) async fn listening(
+    child: &mut tokio::process::Child,
+) -> anyhow::Result<(std::net::SocketAddr, String)> {
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .context("the server did not start within 60 s")??
+        .context("the server exited")?;
+    let setup = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .context("no setup link within 60 s")??
+        .context("the server exited")?;
+    let setup_link = setup.rsplit(' ').next().unwrap_or_default().to_owned();
+    let address: std::net::SocketAddr = first
+        .strip_prefix("qbo-mcp listening on http://")
+        .context("unexpected first line")?
+        .trim()
+        .parse()?;
+    Ok((address, setup_link))
+}
+
 /// CPU time (user + system) of a process, in seconds.
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn process_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -303,7 +330,9 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
     Some((user + system) / 100.0)
 }
 
-async fn connect(address: std::net::SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub(crate) async fn connect(
+    address: std::net::SocketAddr,
+) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -366,7 +395,7 @@ async fn tools_list(sender: &mut SendRequest<Full<Bytes>>, headers: &RequestHead
     }
 }
 
-fn percentile(sorted: &[u32], share: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], share: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

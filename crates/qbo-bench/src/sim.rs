@@ -68,7 +68,10 @@ fn process_cpu_seconds() -> Option<f64> {
     Some((user + system) / 100.0)
 }
 
-async fn access_token(http: &reqwest::Client, base: &str) -> anyhow::Result<(String, String)> {
+pub(crate) async fn access_token(
+    http: &reqwest::Client,
+    base: &str,
+) -> anyhow::Result<(String, String)> {
     let redirect = http
         .get(format!("{base}/connect/oauth2"))
         .query(&[
@@ -153,17 +156,22 @@ async fn read_once(
     }
 }
 
-async fn measure(args: &SimReads) -> anyhow::Result<Measured> {
-    let config = SimConfig {
+/// A simulator configuration with Intuit's throttle raised and consent given by `admin`.
+pub(crate) fn unthrottled(admin: &str) -> SimConfig {
+    SimConfig {
         rate_limit_per_minute: u32::MAX,
         report_rate_limit_per_minute: u32::MAX,
         concurrency_limit: u32::MAX,
         auto_consent: Some(AutoConsent {
-            email: ADMIN.into(),
+            email: admin.into(),
             realm_id: None,
         }),
         ..SimConfig::default()
-    };
+    }
+}
+
+async fn measure(args: &SimReads) -> anyhow::Result<Measured> {
+    let config = unthrottled(ADMIN);
     let simulator = Simulator::start(config, "127.0.0.1:0".parse()?).await?;
     let base = simulator.base_url();
     let setup = reqwest::Client::builder()

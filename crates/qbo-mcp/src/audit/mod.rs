@@ -141,23 +141,28 @@ pub async fn record(tx: &mut Tx, entry: &NewEntry) -> Result<(), AppError> {
     insert(tx, entry).await.map(drop)
 }
 
+/// `INSERT` of an entry with its values bound, for any executor.
+macro_rules! bound_insert {
+    ($entry:expr) => {
+        sqlx::query_scalar::<_, i64>(INSERT)
+            .bind(now())
+            .bind(&$entry.username)
+            .bind(&$entry.action)
+            .bind(&$entry.target)
+            .bind(&$entry.tool)
+            .bind(&$entry.company)
+            .bind($entry.outcome.as_str())
+            .bind($entry.details.to_string())
+            .bind(&$entry.company_name)
+            .bind(&$entry.assistant)
+            .bind($entry.duration_ms)
+            .bind(&$entry.intuit_tid)
+    };
+}
+
 async fn insert(tx: &mut Tx, entry: &NewEntry) -> Result<i64, AppError> {
     let id: i64 = on_tx!(tx, conn => {
-        sqlx::query_scalar(INSERT)
-            .bind(now())
-            .bind(&entry.username)
-            .bind(&entry.action)
-            .bind(&entry.target)
-            .bind(&entry.tool)
-            .bind(&entry.company)
-            .bind(entry.outcome.as_str())
-            .bind(entry.details.to_string())
-            .bind(&entry.company_name)
-            .bind(&entry.assistant)
-            .bind(entry.duration_ms)
-            .bind(&entry.intuit_tid)
-            .fetch_one(&mut *conn)
-            .await?
+        bound_insert!(entry).fetch_one(&mut *conn).await?
     });
     Ok(id)
 }
@@ -165,13 +170,11 @@ async fn insert(tx: &mut Tx, entry: &NewEntry) -> Result<i64, AppError> {
 /// Writes a `pending` entry for a QuickBooks write about to be sent, durable when this
 /// returns; its id is for [`complete`].
 pub async fn record_pending(db: &Db, entry: &NewEntry) -> Result<i64, AppError> {
-    let mut tx = db.begin_write().await?;
     let pending = NewEntry {
         outcome: Outcome::Pending,
         ..entry.clone()
     };
-    let id = insert(&mut tx, &pending).await?;
-    tx.commit().await?;
+    let id = on_db!(db, pool => { bound_insert!(pending).fetch_one(pool).await? });
     Ok(id)
 }
 
@@ -204,11 +207,10 @@ pub async fn complete(db: &Db, id: i64, entry: &NewEntry) -> Result<(), AppError
     }
 }
 
-/// Writes an entry on its own, durable when this returns.
+/// Writes an entry on its own, durable when this returns: one statement, its own
+/// transaction, one round trip.
 pub async fn record_now(db: &Db, entry: &NewEntry) -> Result<(), AppError> {
-    let mut tx = db.begin_write().await?;
-    record(&mut tx, entry).await?;
-    tx.commit().await?;
+    on_db!(db, pool => { bound_insert!(entry).fetch_one(pool).await? });
     Ok(())
 }
 

@@ -24,6 +24,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use crate::secret::redact_url;
 
 pub use in_use::InUse;
+pub use lock::lock_id;
 pub use migrate::{Known, Status, migrate, migrate_to, status};
 
 /// Which database engine a handle talks to.
@@ -109,6 +110,10 @@ impl Db {
                 .map_err(unreachable)?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                // sqlx already checks a connection when it goes back to the pool; a second
+                // check when it is taken out would add a round trip to every statement
+                // (docs/benchmarks.md, "Tool calls").
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await
@@ -237,6 +242,8 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
         .busy_timeout(Duration::from_secs(30));
     SqlitePoolOptions::new()
         .max_connections(8)
+        // As for PostgreSQL: checked when returned, not again when taken.
+        .test_before_acquire(false)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)

@@ -105,6 +105,8 @@ pub struct QuickBooks {
     oauth: intuit::IntuitOAuth,
     http: reqwest::Client,
     pacer: pacing::Pacer,
+    /// Opened access tokens by realm id (`tokens`).
+    access_cache: tokens::Cache,
     /// `{public_url}/quickbooks/callback`.
     redirect_uri: String,
     fault_point: Option<FaultPoint>,
@@ -129,6 +131,7 @@ impl QuickBooks {
             .build()?;
         Ok(Self {
             pacer: pacing::Pacer::new(db.clone(), pacing::PacingConfig::default()),
+            access_cache: tokens::Cache::default(),
             db,
             sealer,
             oauth,
@@ -180,6 +183,7 @@ impl QuickBooks {
     ) -> Result<bool, QboError> {
         let mut tx = self.db.begin_write().await?;
         let marked = store::mark_needs_reconnect(&mut tx, realm_id, seen, detail, now()).await?;
+        self.access_cache.forget(realm_id);
         if marked {
             audit::record(
                 &mut tx,
@@ -214,11 +218,20 @@ impl QuickBooks {
         }
     }
 
+    /// Every company. What the rows say of each connection also checks the token cache: an
+    /// entry whose generation moved on (refresh, reconnect, disconnect) is dropped.
     pub async fn companies(&self) -> Result<Vec<Company>, sqlx::Error> {
-        store::list(&self.db).await
+        let all = store::list(&self.db).await?;
+        self.access_cache.check(&all, true);
+        Ok(all)
     }
 
     pub async fn company(&self, realm_id: &str) -> Result<Option<Company>, sqlx::Error> {
-        store::get(&self.db, realm_id).await
+        let company = store::get(&self.db, realm_id).await?;
+        match &company {
+            Some(c) => self.access_cache.check(std::slice::from_ref(c), false),
+            None => self.access_cache.forget(realm_id),
+        }
+        Ok(company)
     }
 }

@@ -1,20 +1,28 @@
-//! Upstream pacing per company, shared by every replica through the database, so that all of
-//! them together stay inside Intuit's limits (500 requests a minute, 200 for reports, 10 in
-//! flight) and QuickBooks never has to throttle us.
+//! Upstream pacing per company, so that every replica together stays inside Intuit's limits
+//! (500 requests a minute, 200 for reports, 10 in flight) and QuickBooks never has to throttle
+//! us.
 //!
-//! Rate: a token bucket per company and class (`api`, `report`) in `quickbooks_budgets`, sized
-//! so that no 60-second window can exceed Intuit's count (capacity + rate ≤ limit). In flight:
-//! one lease row per request in `quickbooks_leases`, expiring on its own if a replica dies.
-//! Both are checked and taken in one transaction under the company's pacing lock. Within a
-//! process, one task per company polls the database at a time; the others queue behind it in
-//! a bounded local queue, and a caller that waited too long gets a retryable error.
+//! Rate: a token bucket per company and class (`api`, `report`), sized so that no 60-second
+//! window can exceed Intuit's count (capacity + rate ≤ limit). In flight: a count of requests
+//! sent and not yet answered. Where that state lives depends on the backend
+//! (docs/benchmarks.md, "Pacing"):
+//! - SQLite: in this process's memory. SQLite is the one-server setup (replicas need
+//!   PostgreSQL), so its count is the whole truth, and pacing costs no database work.
+//! - PostgreSQL: shared by every replica in `quickbooks_budgets` and `quickbooks_leases` (one
+//!   row per request, expiring on its own if a replica dies), checked and taken in one
+//!   transaction under the company's advisory lock, with `synchronous_commit = off`: pacing
+//!   rows are not worth a wait for the disk (a database crash loses at most the last fraction
+//!   of a second of them).
+//!
+//! Within a process, one task per company checks at a time; the others queue behind it in a
+//! bounded local queue, and a caller that waited too long gets a retryable error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::db::Db;
-use crate::{on_db, on_tx};
+use crate::on_db;
 
 /// Limits for one class of request.
 #[derive(Debug, Clone, Copy)]
@@ -80,41 +88,104 @@ pub enum PacingError {
 /// A request in flight; release it when the answer is in.
 #[derive(Debug)]
 pub struct Lease {
-    id: String,
-    db: Db,
+    held: Held,
     released: bool,
+}
+
+#[derive(Debug)]
+enum Held {
+    /// A slot of this process's own count (SQLite).
+    Local { realm_id: String, local: Local },
+    /// A row in `quickbooks_leases` (PostgreSQL).
+    Row { id: String, db: Db },
 }
 
 impl Lease {
     pub async fn release(mut self) {
         self.released = true;
-        release(&self.db, &self.id).await;
+        match &self.held {
+            Held::Local { realm_id, local } => release_local(local, realm_id),
+            Held::Row { id, db } => release(db, id).await,
+        }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if !self.released {
-            let (db, id) = (self.db.clone(), std::mem::take(&mut self.id));
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { release(&db, &id).await });
+        if self.released {
+            return;
+        }
+        match &mut self.held {
+            Held::Local { realm_id, local } => release_local(local, realm_id),
+            Held::Row { id, db } => {
+                let (db, id) = (db.clone(), std::mem::take(id));
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(async move { release(&db, &id).await });
+                }
             }
         }
     }
 }
 
+/// Deletes a lease row in one round trip, without waiting for the commit to reach the disk
+/// (`synchronous_commit = off` for this transaction only): a lease lost in a database crash
+/// only frees its slot early, after the request it counted has long ended.
 async fn release(db: &Db, id: &str) {
-    let result = on_db!(db, pool => {
-        sqlx::query("DELETE FROM quickbooks_leases WHERE lease_id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    });
+    let result = match db {
+        Db::Postgres(pool) => {
+            // The id is a UUID we made; nothing else goes into the text.
+            let sql = format!(
+                "BEGIN; SET LOCAL synchronous_commit = off; DELETE FROM quickbooks_leases WHERE lease_id = '{}'; COMMIT",
+                id.replace('\'', "")
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(drop)
+        }
+        Db::Sqlite(_) => on_db!(db, pool => {
+            sqlx::query("DELETE FROM quickbooks_leases WHERE lease_id = $1")
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(drop)
+        }),
+    };
     if let Err(e) = result {
         // The lease expires by itself; the slot is lost only until then.
         tracing::warn!(error = %e, "could not release a QuickBooks lease");
     }
+}
+
+/// This process's own pacing state, per company: requests in flight and the two buckets.
+type Local = Arc<Mutex<HashMap<String, LocalCompany>>>;
+
+#[derive(Debug, Default)]
+struct LocalCompany {
+    in_flight: i64,
+    /// (tokens, updated_ms) of `api` and `report`; `None` until first used (full bucket).
+    buckets: [Option<(f64, i64)>; 2],
+}
+
+fn release_local(local: &Local, realm_id: &str) {
+    let mut all = local.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = all.get_mut(realm_id) {
+        c.in_flight = (c.in_flight - 1).max(0);
+    }
+}
+
+/// Tokens in a bucket at `now`, refilled since `stored` (a full bucket when never used).
+fn refilled(budget: &Budget, stored: Option<(f64, i64)>, now: i64) -> f64 {
+    let (tokens, updated) = stored.unwrap_or((budget.capacity, now));
+    let per_ms = budget.per_minute / 60_000.0;
+    (tokens + (now - updated).max(0) as f64 * per_ms).min(budget.capacity)
+}
+
+/// How long until a bucket holding `tokens` has one.
+fn refill_wait(budget: &Budget, tokens: f64) -> Duration {
+    let per_ms = budget.per_minute / 60_000.0;
+    let wait_ms = ((1.0 - tokens) / per_ms).ceil() as u64;
+    Duration::from_millis(wait_ms.clamp(1, 1_000))
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +200,7 @@ pub struct Pacer {
     db: Db,
     config: PacingConfig,
     queues: Mutex<HashMap<String, Queue>>,
+    local: Local,
 }
 
 /// Leaves the local queue when dropped.
@@ -148,7 +220,7 @@ impl Drop for Waiting<'_> {
 }
 
 enum Attempt {
-    Granted(String),
+    Granted(Held),
     /// Try again after this long.
     Wait(Duration),
 }
@@ -163,6 +235,7 @@ impl Pacer {
             db,
             config,
             queues: Mutex::new(HashMap::new()),
+            local: Local::default(),
         }
     }
 
@@ -194,10 +267,9 @@ impl Pacer {
         };
         loop {
             match self.try_acquire(realm_id, class).await? {
-                Attempt::Granted(id) => {
+                Attempt::Granted(held) => {
                     return Ok(Lease {
-                        id,
-                        db: self.db.clone(),
+                        held,
                         released: false,
                     });
                 }
@@ -216,73 +288,162 @@ impl Pacer {
     }
 
     async fn try_acquire(&self, realm_id: &str, class: Class) -> Result<Attempt, sqlx::Error> {
-        let now = now_ms();
-        let mut tx = self
-            .db
-            .begin_locked(&format!("quickbooks-pacing:{realm_id}"))
-            .await?;
-        let in_flight: i64 = on_tx!(&mut tx, conn => {
-            sqlx::query("DELETE FROM quickbooks_leases WHERE realm_id = $1 AND expires_ms < $2")
-                .bind(realm_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query_scalar("SELECT COUNT(*) FROM quickbooks_leases WHERE realm_id = $1")
-                .bind(realm_id)
-                .fetch_one(&mut *conn)
-                .await?
-        });
-        if in_flight >= self.config.max_in_flight {
-            tx.rollback().await?;
-            return Ok(Attempt::Wait(Duration::from_millis(10)));
+        match &self.db {
+            Db::Sqlite(_) => Ok(self.try_local(realm_id, class)),
+            Db::Postgres(pool) => self.try_row(pool, realm_id, class).await,
         }
+    }
+
+    /// The budgets that a request of `class` spends: `api` always, `report` too for reports.
+    fn classes(&self, class: Class) -> Vec<(&'static str, Budget)> {
         let mut classes = vec![("api", self.config.api)];
         if class == Class::Report {
             classes.push(("report", self.config.report));
         }
-        let mut buckets = Vec::new();
-        for (name, budget) in &classes {
-            let row: Option<(f64, i64)> = on_tx!(&mut tx, conn => {
-                sqlx::query_as("SELECT tokens, updated_ms FROM quickbooks_budgets WHERE realm_id = $1 AND class = $2")
-                    .bind(realm_id)
-                    .bind(*name)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            });
-            let (tokens, updated) = row.unwrap_or((budget.capacity, now));
-            let per_ms = budget.per_minute / 60_000.0;
-            let tokens = (tokens + (now - updated).max(0) as f64 * per_ms).min(budget.capacity);
+        classes
+    }
+
+    /// SQLite: the one-server setup, so this process's own count is the whole truth and
+    /// nothing touches the database.
+    fn try_local(&self, realm_id: &str, class: Class) -> Attempt {
+        let now = now_ms();
+        let mut all = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let company = all.entry(realm_id.to_owned()).or_default();
+        if company.in_flight >= self.config.max_in_flight {
+            return Attempt::Wait(Duration::from_millis(10));
+        }
+        let mut spent = company.buckets;
+        for (i, (_, budget)) in self.classes(class).iter().enumerate() {
+            let tokens = refilled(budget, spent[i], now);
             if tokens < 1.0 {
-                tx.rollback().await?;
-                let wait_ms = ((1.0 - tokens) / per_ms).ceil() as u64;
-                return Ok(Attempt::Wait(Duration::from_millis(
-                    wait_ms.clamp(1, 1_000),
-                )));
+                return Attempt::Wait(refill_wait(budget, tokens));
             }
-            buckets.push((*name, tokens - 1.0));
+            spent[i] = Some((tokens - 1.0, now));
+        }
+        company.buckets = spent;
+        company.in_flight += 1;
+        Attempt::Granted(Held::Local {
+            realm_id: realm_id.to_owned(),
+            local: self.local.clone(),
+        })
+    }
+
+    /// PostgreSQL: shared by every replica, under the company's advisory lock, in four round
+    /// trips (begin with the lock, read, write, commit), none waiting for the disk: pacing
+    /// rows are `synchronous_commit = off` (docs/benchmarks.md, "Pacing").
+    async fn try_row(
+        &self,
+        pool: &sqlx::PgPool,
+        realm_id: &str,
+        class: Class,
+    ) -> Result<Attempt, sqlx::Error> {
+        let lock = crate::db::lock_id(&format!("quickbooks-pacing:{realm_id}"));
+        let mut tx = pool
+            .begin_with(sqlx::AssertSqlSafe(format!(
+                "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({lock})"
+            )))
+            .await?;
+        let now = now_ms();
+        // Expired leases go, and what is left is counted with both buckets, in one statement.
+        let (in_flight, api_tokens, api_at, report_tokens, report_at): (
+            i64,
+            Option<f64>,
+            Option<i64>,
+            Option<f64>,
+            Option<i64>,
+        ) = sqlx::query_as(
+            "WITH gone AS (DELETE FROM quickbooks_leases WHERE realm_id = $1 AND expires_ms < $2)
+             SELECT (SELECT COUNT(*) FROM quickbooks_leases WHERE realm_id = $1 AND expires_ms >= $2),
+                    a.tokens, a.updated_ms, r.tokens, r.updated_ms
+             FROM (SELECT 1) one
+             LEFT JOIN quickbooks_budgets a ON a.realm_id = $1 AND a.class = 'api'
+             LEFT JOIN quickbooks_budgets r ON r.realm_id = $1 AND r.class = 'report'",
+        )
+        .bind(realm_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if in_flight >= self.config.max_in_flight {
+            tx.commit().await?;
+            return Ok(Attempt::Wait(Duration::from_millis(10)));
+        }
+        let stored = [api_tokens.zip(api_at), report_tokens.zip(report_at)];
+        let mut names = Vec::new();
+        let mut left = Vec::new();
+        for (i, (name, budget)) in self.classes(class).iter().enumerate() {
+            let tokens = refilled(budget, stored[i], now);
+            if tokens < 1.0 {
+                tx.commit().await?;
+                return Ok(Attempt::Wait(refill_wait(budget, tokens)));
+            }
+            names.push(*name);
+            left.push(tokens - 1.0);
         }
         let lease_id = uuid::Uuid::new_v4().to_string();
-        on_tx!(&mut tx, conn => {
-            for (name, tokens) in &buckets {
-                sqlx::query(
-                    "INSERT INTO quickbooks_budgets (realm_id, class, tokens, updated_ms) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (realm_id, class) DO UPDATE SET tokens = $3, updated_ms = $4",
-                )
-                .bind(realm_id)
-                .bind(*name)
-                .bind(*tokens)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            }
-            sqlx::query("INSERT INTO quickbooks_leases (lease_id, realm_id, expires_ms) VALUES ($1, $2, $3)")
-                .bind(&lease_id)
-                .bind(realm_id)
-                .bind(now + self.config.lease_ms)
-                .execute(&mut *conn)
-                .await?;
-        });
+        sqlx::query(
+            "WITH spent AS (
+                 INSERT INTO quickbooks_budgets (realm_id, class, tokens, updated_ms)
+                 SELECT $1, c, t, $4 FROM UNNEST($2::text[], $3::float8[]) AS u(c, t)
+                 ON CONFLICT (realm_id, class) DO UPDATE SET tokens = EXCLUDED.tokens, updated_ms = EXCLUDED.updated_ms)
+             INSERT INTO quickbooks_leases (lease_id, realm_id, expires_ms) VALUES ($5, $1, $6)",
+        )
+        .bind(realm_id)
+        .bind(&names)
+        .bind(&left)
+        .bind(now)
+        .bind(&lease_id)
+        .bind(now + self.config.lease_ms)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(Attempt::Granted(lease_id))
+        Ok(Attempt::Granted(Held::Row {
+            id: lease_id,
+            db: self.db.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-memory pacer (SQLite) keeps to the in-flight limit and the bucket's burst.
+    #[tokio::test]
+    async fn local_pacing_keeps_to_the_limits() {
+        let db = Db::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        let config = PacingConfig {
+            api: Budget {
+                per_minute: 60.0,
+                capacity: 12.0,
+            },
+            max_wait: Duration::from_millis(50),
+            ..PacingConfig::default()
+        };
+        let pacer = Pacer::new(db, config);
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            held.push(pacer.acquire("1", Class::Api).await.expect("a turn"));
+        }
+        // Ten in flight: the eleventh waits and gives up.
+        assert!(matches!(
+            pacer.acquire("1", Class::Api).await,
+            Err(PacingError::TimedOut)
+        ));
+        // Another company is not affected.
+        held.push(pacer.acquire("2", Class::Api).await.expect("a turn"));
+        held.remove(0).release().await;
+        drop(held.remove(0));
+        held.push(pacer.acquire("1", Class::Api).await.expect("a freed slot"));
+        held.push(pacer.acquire("1", Class::Api).await.expect("a freed slot"));
+        // Twelve spent: the bucket is empty (one a second comes back), even with slots free.
+        for lease in held.drain(..) {
+            lease.release().await;
+        }
+        assert!(matches!(
+            pacer.acquire("1", Class::Api).await,
+            Err(PacingError::TimedOut)
+        ));
     }
 }

@@ -59,6 +59,9 @@ pub struct Company {
     pub access_expires_at: Option<i64>,
     pub refresh_expires_at: Option<i64>,
     pub last_refresh_at: Option<i64>,
+    /// Rises with every stored refresh, reconnect or disconnect (for the token cache).
+    #[serde(skip)]
+    pub token_generation: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -74,6 +77,7 @@ struct CompanyRow {
     access_expires_at: Option<i64>,
     refresh_expires_at: Option<i64>,
     last_refresh_at: Option<i64>,
+    token_generation: i64,
 }
 
 impl From<CompanyRow> for Company {
@@ -90,11 +94,12 @@ impl From<CompanyRow> for Company {
             access_expires_at: r.access_expires_at,
             refresh_expires_at: r.refresh_expires_at,
             last_refresh_at: r.last_refresh_at,
+            token_generation: r.token_generation,
         }
     }
 }
 
-const COMPANY_COLUMNS: &str = "realm_id, name, status, status_detail, connected_by_username, connected_by_person_id, intuit_user_email, connected_at, access_expires_at, refresh_expires_at, last_refresh_at";
+const COMPANY_COLUMNS: &str = "realm_id, name, status, status_detail, connected_by_username, connected_by_person_id, intuit_user_email, connected_at, access_expires_at, refresh_expires_at, last_refresh_at, token_generation";
 
 /// Intuit's tokens for one company, opened.
 #[derive(Debug, Clone)]

@@ -1,0 +1,513 @@
+//! `qbo-bench tool-calls`: what one MCP tool call through the gateway costs next to the same
+//! read sent straight to QuickBooks. It starts an in-process simulator (Intuit's throttle
+//! raised, so that only qbo-mcp's own pacing shapes the traffic), the real `qbo-mcp serve`
+//! with a fresh database pointed at it, makes the first admin, connects the company through
+//! Intuit's consent flow, and then, at a fixed rate, sends one `get_entity` of a Customer
+//! through `/mcp` (personal access token) and one `GET /v3/company/{realm}/customer/{id}`
+//! straight to the simulator (Intuit access token) per tick.
+//!
+//! It reports latency of both, the latency the gateway adds, the server's CPU per call (from
+//! `/proc/PID/task/*/schedstat`, nanoseconds, so that a few hundred calls suffice), and with
+//! `--count-statements` the SQL statements per call (the server logs every statement at
+//! `sqlx::query=debug`; counted from its stderr — that run's CPU figures include the
+//! logging) and, on PostgreSQL, committed transactions per call (`pg_stat_database`).
+//! CPU and round trips are what load on a shared machine does not distort; the load average
+//! is printed beside them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use qbo_sim::Simulator;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::sync::Mutex;
+
+use crate::mcp::{self, percentile};
+
+/// Options of `tool-calls`.
+#[derive(Debug, clap::Args)]
+pub struct ToolCalls {
+    /// How long to measure each backend, in seconds (after a two-second warm-up).
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Tool calls per second (and as many direct reads). Intuit allows 8 a second per company
+    /// (500 a minute); below that, qbo-mcp's pacing never queues.
+    #[arg(long, default_value_t = 6.0)]
+    rate: f64,
+    /// Most tool calls in flight at once.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// Backends to measure: `sqlite`, `postgres`, or both.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<String>,
+    /// A PostgreSQL server where a fresh database may be created (and dropped afterwards).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+    /// The `qbo-mcp` binary (default: the one next to this program).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Count the SQL statements (and PostgreSQL commits) per call; the server then logs every
+    /// statement, so CPU figures of such a run are not comparable.
+    #[arg(long)]
+    count_statements: bool,
+}
+
+const KEY: &str = "YmVuY2gta2V5LWZvci1xYm8tbWNwLWJlbmNobWFya3M=";
+const ADMIN: &str = "craig@craigsdesign.example";
+
+struct Measured {
+    backend: String,
+    calls: u64,
+    errors: u64,
+    gateway_us: Vec<u32>,
+    direct_us: Vec<u32>,
+    server_cpu_ns: Option<u64>,
+    /// Server CPU per second while idle, before the calls.
+    idle_cpu_ns: Option<u64>,
+    statements: Option<u64>,
+    commits: Option<i64>,
+    load: String,
+}
+
+pub fn run(args: ToolCalls) -> anyhow::Result<()> {
+    if args.seconds == 0
+        || args.seconds > 600
+        || args.concurrency == 0
+        || args.concurrency > 1024
+        || !(0.1..=10_000.0).contains(&args.rate)
+    {
+        bail!("--seconds must be 1..=600, --concurrency 1..=1024 and --rate 0.1..=10000");
+    }
+    let server = mcp::server_binary(args.server.as_ref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut results = Vec::new();
+    for backend in &args.backends {
+        results.push(runtime.block_on(measure(&args, &server, backend))?);
+    }
+    print_results(&results, &args);
+    Ok(())
+}
+
+/// CPU time of every live thread of a process, in nanoseconds.
+fn threads_cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+async fn pg_commits(url: &str, name: &str) -> Option<i64> {
+    let out = tokio::process::Command::new("psql")
+        .args([
+            url,
+            "-qtA",
+            "-c",
+            &format!("SELECT xact_commit FROM pg_stat_database WHERE datname = '{name}'"),
+        ])
+        .output()
+        .await
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// Connects the simulator's company through the admin's session, as the Companies page does.
+async fn connect_company(base: &str, admin: &mcp::Admin) -> anyhow::Result<()> {
+    let started: Value = admin
+        .http
+        .post(format!("{base}/api/v1/companies/connect"))
+        .header("x-csrf-token", &admin.csrf)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let authorize = started["authorize_url"]
+        .as_str()
+        .with_context(|| format!("no authorize_url: {started}"))?;
+    let consent = admin.http.get(authorize).send().await?;
+    let callback = consent
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .context("the simulator's consent did not redirect")?
+        .to_owned();
+    let done = admin.http.get(&callback).send().await?;
+    if done.status() != reqwest::StatusCode::SEE_OTHER {
+        bail!("the connect callback answered {}", done.status());
+    }
+    Ok(())
+}
+
+type Pool = Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>;
+
+async fn checkout(pool: &Pool, address: std::net::SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
+    if let Some(c) = pool.lock().await.pop() {
+        return Some(c);
+    }
+    mcp::connect(address).await.ok()
+}
+
+/// Sends one request; the answer's body when it was a 200.
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Option<Bytes> {
+    sender.ready().await.ok()?;
+    let response = sender.send_request(request).await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    Some(response.into_body().collect().await.ok()?.to_bytes())
+}
+
+async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Result<Measured> {
+    let sim = Simulator::start(crate::sim::unthrottled(ADMIN), "127.0.0.1:0".parse()?).await?;
+    let dir =
+        std::env::temp_dir().join(format!("qbo-bench-tools-{}-{backend}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (database_url, pg_name) = mcp::fresh_database(&args.postgres, backend, &dir).await?;
+    let log = if args.count_statements {
+        "warn,sqlx::query=debug"
+    } else {
+        "warn"
+    };
+    let mut child = tokio::process::Command::new(server)
+        .arg("serve")
+        .env("QBO_MCP_DATABASE_URL", &database_url)
+        .env("QBO_MCP_DATA_DIR", dir.display().to_string())
+        .env("QBO_MCP_SECRET_KEY", KEY)
+        .env("QBO_MCP_LISTEN", "127.0.0.1:0")
+        .env("QBO_MCP_LOG", log)
+        .env("QBO_MCP_INTUIT_CLIENT_ID", "qbo-bench")
+        .env("QBO_MCP_INTUIT_CLIENT_SECRET", "bench-secret")
+        .env("QBO_MCP_INTUIT_ENVIRONMENT", sim.base_url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if args.count_statements {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
+        .kill_on_drop(true)
+        .spawn()?;
+    let statements = Arc::new(AtomicU64::new(0));
+    if let Some(stderr) = child.stderr.take() {
+        let counter = statements.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("sqlx::query") {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    let (address, setup_link) = mcp::listening(&mut child).await?;
+    let pid = child.id().context("server pid")?;
+    let base = format!("http://{address}");
+    let admin = mcp::signed_in_admin(&base, &setup_link).await?;
+    connect_company(&base, &admin).await?;
+
+    // The direct side: the simulator's company with an Intuit access token of its own.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let (intuit_token, realm) = crate::sim::access_token(&plain, &sim.base_url()).await?;
+    let customers: Value = plain
+        .get(format!("{}/v3/company/{realm}/query", sim.base_url()))
+        .query(&[("query", "SELECT Id FROM Customer MAXRESULTS 1")])
+        .bearer_auth(&intuit_token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = customers["QueryResponse"]["Customer"][0]["Id"]
+        .as_str()
+        .context("no customer in the simulator")?
+        .to_owned();
+
+    let call_body = Bytes::from(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "get_entity", "arguments": {"entity": "Customer", "id": id}}})
+        .to_string(),
+    );
+    let mcp_request = {
+        let (host, token) = (address.to_string(), admin.token.clone());
+        move || {
+            hyper::Request::post("/mcp")
+                .header(hyper::header::HOST, &host)
+                .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .header(hyper::header::ACCEPT, "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(Full::new(call_body.clone()))
+        }
+    };
+    let sim_address = sim.local_addr();
+    let direct_request = {
+        let (host, path) = (
+            sim_address.to_string(),
+            format!("/v3/company/{realm}/customer/{id}?minorversion=75"),
+        );
+        move || {
+            hyper::Request::get(path.as_str())
+                .header(hyper::header::HOST, &host)
+                .header(
+                    hyper::header::AUTHORIZATION,
+                    format!("Bearer {intuit_token}"),
+                )
+                .header(hyper::header::ACCEPT, "application/json")
+                .body(Full::new(Bytes::new()))
+        }
+    };
+    let tool_ok = |body: &Bytes| {
+        body.windows(8).any(|w| w == b"Customer")
+            && !body.windows(14).any(|w| w == b"\"isError\":true")
+    };
+    // One call first: it must answer with the customer.
+    let mut probe = mcp::connect(address).await?;
+    match send(&mut probe, mcp_request()?).await {
+        Some(body) if tool_ok(&body) => {}
+        other => bail!(
+            "get_entity through the server did not answer with the customer: {:?}",
+            other.map(|b| String::from_utf8_lossy(&b).into_owned())
+        ),
+    }
+
+    if let Some(name) = &pg_name {
+        // pg_stat_database lags up to 10 s behind idle backends.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let _ = name;
+    }
+    // What the server spends doing nothing (timers, pool upkeep), over 5 s.
+    let idle_from = threads_cpu_ns(pid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_cpu_ns = threads_cpu_ns(pid)
+        .zip(idle_from)
+        .map(|(b, a)| b.saturating_sub(a) / 5);
+    let warm_up = Duration::from_secs(2);
+    let window = Duration::from_secs(args.seconds);
+    let gateway_pool: Pool = Arc::new(Mutex::new(vec![probe]));
+    let direct_pool: Pool = Arc::new(Mutex::new(Vec::new()));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let gateway_us = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let direct_us = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let errors = Arc::new(AtomicU64::new(0));
+    let counted = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    let mut tasks = Vec::new();
+    let mut marks = None;
+    while start.elapsed() < warm_up + window {
+        ticker.tick().await;
+        let measuring = start.elapsed() >= warm_up;
+        if measuring && marks.is_none() {
+            let commits = match &pg_name {
+                Some(name) => pg_commits(&args.postgres, name).await,
+                None => None,
+            };
+            marks = Some((
+                threads_cpu_ns(pid),
+                statements.load(Ordering::Relaxed),
+                commits,
+            ));
+        }
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let (pool, request, latencies, errors, counted) = (
+            gateway_pool.clone(),
+            mcp_request()?,
+            gateway_us.clone(),
+            errors.clone(),
+            counted.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let Some(mut sender) = checkout(&pool, address).await else {
+                errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let sent = Instant::now();
+            match send(&mut sender, request).await {
+                Some(body) if tool_ok(&body) => {
+                    if measuring {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+                        latencies.lock().unwrap_or_else(|p| p.into_inner()).push(us);
+                    }
+                    pool.lock().await.push(sender);
+                }
+                _ => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+        let (pool, request, latencies) =
+            (direct_pool.clone(), direct_request()?, direct_us.clone());
+        tasks.push(tokio::spawn(async move {
+            let Some(mut sender) = checkout(&pool, sim_address).await else {
+                return;
+            };
+            let sent = Instant::now();
+            if send(&mut sender, request).await.is_some() {
+                if measuring {
+                    let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+                    latencies.lock().unwrap_or_else(|p| p.into_inner()).push(us);
+                }
+                pool.lock().await.push(sender);
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let (cpu_before, statements_before, commits_before) = marks.unwrap_or((None, 0, None));
+    let cpu_after = threads_cpu_ns(pid);
+    let statements_after = statements.load(Ordering::Relaxed);
+    let commits = match &pg_name {
+        Some(name) => {
+            tokio::time::sleep(Duration::from_secs(11)).await;
+            match (commits_before, pg_commits(&args.postgres, name).await) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    let load = load_average();
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(name) = pg_name {
+        mcp::psql(
+            &args.postgres,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
+    }
+    let mut gateway_us = std::mem::take(&mut *gateway_us.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut direct_us = std::mem::take(&mut *direct_us.lock().unwrap_or_else(|p| p.into_inner()));
+    gateway_us.sort_unstable();
+    direct_us.sort_unstable();
+    Ok(Measured {
+        backend: backend.to_owned(),
+        calls: counted.load(Ordering::Relaxed),
+        errors: errors.load(Ordering::Relaxed),
+        gateway_us,
+        direct_us,
+        server_cpu_ns: match (cpu_before, cpu_after) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
+        idle_cpu_ns,
+        statements: args
+            .count_statements
+            .then(|| statements_after - statements_before),
+        commits,
+        load,
+    })
+}
+
+fn print_results(results: &[Measured], args: &ToolCalls) {
+    println!(
+        "qbo-bench tool-calls: get_entity Customer through /mcp vs straight to the simulator, {}/s, at most {} in flight, {} s",
+        args.rate, args.concurrency, args.seconds
+    );
+    println!(
+        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>11} {:>10} {:>9}  load",
+        "backend",
+        "calls",
+        "errors",
+        "gw p50",
+        "gw p99",
+        "dir p50",
+        "dir p99",
+        "added p50",
+        "added p99",
+        "cpu µs/call",
+        "idle µs/s",
+        "stmts/call",
+        "tx/call"
+    );
+    let mut rows = Vec::new();
+    for r in results {
+        let calls = r.calls.max(1) as f64;
+        let (gp50, gp99) = (
+            percentile(&r.gateway_us, 0.5),
+            percentile(&r.gateway_us, 0.99),
+        );
+        let (dp50, dp99) = (
+            percentile(&r.direct_us, 0.5),
+            percentile(&r.direct_us, 0.99),
+        );
+        let cpu_us = r.server_cpu_ns.map(|ns| ns as f64 / 1000.0 / calls);
+        let idle_us = r.idle_cpu_ns.map(|ns| ns as f64 / 1000.0);
+        let statements = r.statements.map(|s| s as f64 / calls);
+        let commits = r.commits.map(|c| c as f64 / calls);
+        let shown = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+        };
+        println!(
+            "{:<9} {:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11} {:>11} {:>10} {:>9}  {}",
+            r.backend,
+            r.calls,
+            r.errors,
+            gp50,
+            gp99,
+            dp50,
+            dp99,
+            gp50 - dp50,
+            gp99 - dp99,
+            shown(cpu_us, 0),
+            shown(idle_us, 0),
+            shown(statements, 1),
+            shown(commits, 2),
+            r.load
+        );
+        rows.push(json!({
+            "backend": r.backend,
+            "calls": r.calls,
+            "errors": r.errors,
+            "gateway_p50_ms": gp50,
+            "gateway_p99_ms": gp99,
+            "direct_p50_ms": dp50,
+            "direct_p99_ms": dp99,
+            "server_cpu_us_per_call": cpu_us.map(f64::round),
+            "server_idle_cpu_us_per_second": idle_us.map(f64::round),
+            "statements_per_call": statements,
+            "commits_per_call": commits,
+            "load_average": r.load,
+        }));
+    }
+    println!(
+        "{}",
+        json!({
+            "benchmark": "tool-calls",
+            "rate": args.rate,
+            "concurrency": args.concurrency,
+            "seconds": args.seconds,
+            "count_statements": args.count_statements,
+            "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "results": rows,
+        })
+    );
+}
