@@ -28,18 +28,26 @@ pub struct McpToolsList {
     /// Concurrent keep-alive clients.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
-    /// Backends to measure: `sqlite`, `postgres`, or both.
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<String>,
-    /// A PostgreSQL server where a fresh database may be created (and dropped afterwards).
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
-    postgres: String,
-    /// The `qbo-mcp` binary (default: the one next to this program).
-    #[arg(long)]
-    server: Option<PathBuf>,
+    #[command(flatten)]
+    pub servers: Servers,
 }
 
-const KEY: &str = "YmVuY2gta2V5LWZvci1xYm8tbWNwLWJlbmNobWFya3M=";
+/// Which servers a gateway benchmark starts: the backends, where PostgreSQL is, which binary.
+#[derive(Debug, clap::Args)]
+pub struct Servers {
+    /// Backends to measure: `sqlite`, `postgres`, or both.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    pub backends: Vec<String>,
+    /// A PostgreSQL server where a fresh database may be created (and dropped afterwards).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres: String,
+    /// The `qbo-mcp` binary (default: the one next to this program).
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+}
+
+/// The secret key every benchmark server gets.
+pub const KEY: &str = "YmVuY2gta2V5LWZvci1xYm8tbWNwLWJlbmNobWFya3M=";
 const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
 
 struct Measured {
@@ -57,12 +65,12 @@ pub fn run(args: McpToolsList) -> anyhow::Result<()> {
     if args.seconds == 0 || args.seconds > 600 || args.concurrency == 0 || args.concurrency > 1024 {
         bail!("--seconds must be 1..=600 and --concurrency 1..=1024");
     }
-    let server = server_binary(args.server.as_ref())?;
+    let server = server_binary(args.servers.server.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let mut results = Vec::new();
-    for backend in &args.backends {
+    for backend in &args.servers.backends {
         let measured = runtime.block_on(measure_backend(&args, &server, backend))?;
         results.push(measured);
     }
@@ -192,7 +200,7 @@ async fn measure_backend(
 ) -> anyhow::Result<Measured> {
     let dir = std::env::temp_dir().join(format!("qbo-bench-mcp-{}-{backend}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (database_url, pg_name) = fresh_database(&args.postgres, backend, &dir).await?;
+    let (database_url, pg_name) = fresh_database(&args.servers.postgres, backend, &dir).await?;
     let env = [
         ("QBO_MCP_DATABASE_URL".to_owned(), database_url),
         ("QBO_MCP_DATA_DIR".to_owned(), dir.display().to_string()),
@@ -289,7 +297,7 @@ async fn measure_backend(
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(name) = pg_name {
         psql(
-            &args.postgres,
+            &args.servers.postgres,
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         )
         .await?;

@@ -14,7 +14,7 @@
 //! CPU and round trips are what load on a shared machine does not distort; the load average
 //! is printed beside them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,22 +44,14 @@ pub struct ToolCalls {
     /// Most tool calls in flight at once.
     #[arg(long, default_value_t = 10)]
     concurrency: usize,
-    /// Backends to measure: `sqlite`, `postgres`, or both.
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<String>,
-    /// A PostgreSQL server where a fresh database may be created (and dropped afterwards).
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
-    postgres: String,
-    /// The `qbo-mcp` binary (default: the one next to this program).
-    #[arg(long)]
-    server: Option<PathBuf>,
+    #[command(flatten)]
+    servers: mcp::Servers,
     /// Count the SQL statements (and PostgreSQL commits) per call; the server then logs every
     /// statement, so CPU figures of such a run are not comparable.
     #[arg(long)]
     count_statements: bool,
 }
 
-const KEY: &str = "YmVuY2gta2V5LWZvci1xYm8tbWNwLWJlbmNobWFya3M=";
 const ADMIN: &str = "craig@craigsdesign.example";
 
 struct Measured {
@@ -85,12 +77,12 @@ pub fn run(args: ToolCalls) -> anyhow::Result<()> {
     {
         bail!("--seconds must be 1..=600, --concurrency 1..=1024 and --rate 0.1..=10000");
     }
-    let server = mcp::server_binary(args.server.as_ref())?;
+    let server = mcp::server_binary(args.servers.server.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let mut results = Vec::new();
-    for backend in &args.backends {
+    for backend in &args.servers.backends {
         results.push(runtime.block_on(measure(&args, &server, backend))?);
     }
     print_results(&results, &args);
@@ -183,7 +175,8 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
     let dir =
         std::env::temp_dir().join(format!("qbo-bench-tools-{}-{backend}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (database_url, pg_name) = mcp::fresh_database(&args.postgres, backend, &dir).await?;
+    let (database_url, pg_name) =
+        mcp::fresh_database(&args.servers.postgres, backend, &dir).await?;
     let log = if args.count_statements {
         "warn,sqlx::query=debug"
     } else {
@@ -193,7 +186,7 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
         .arg("serve")
         .env("QBO_MCP_DATABASE_URL", &database_url)
         .env("QBO_MCP_DATA_DIR", dir.display().to_string())
-        .env("QBO_MCP_SECRET_KEY", KEY)
+        .env("QBO_MCP_SECRET_KEY", mcp::KEY)
         .env("QBO_MCP_LISTEN", "127.0.0.1:0")
         .env("QBO_MCP_LOG", log)
         .env("QBO_MCP_INTUIT_CLIENT_ID", "qbo-bench")
@@ -321,7 +314,7 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
         let measuring = start.elapsed() >= warm_up;
         if measuring && marks.is_none() {
             let commits = match &pg_name {
-                Some(name) => pg_commits(&args.postgres, name).await,
+                Some(name) => pg_commits(&args.servers.postgres, name).await,
                 None => None,
             };
             marks = Some((
@@ -387,7 +380,10 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
     let commits = match &pg_name {
         Some(name) => {
             tokio::time::sleep(Duration::from_secs(11)).await;
-            match (commits_before, pg_commits(&args.postgres, name).await) {
+            match (
+                commits_before,
+                pg_commits(&args.servers.postgres, name).await,
+            ) {
                 (Some(a), Some(b)) => Some(b - a),
                 _ => None,
             }
@@ -399,7 +395,7 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(name) = pg_name {
         mcp::psql(
-            &args.postgres,
+            &args.servers.postgres,
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         )
         .await?;

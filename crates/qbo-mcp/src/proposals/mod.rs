@@ -214,26 +214,7 @@ pub async fn approve(
         .with_code("own_proposal"));
     }
     let note = clean_note(note)?;
-    let mut tx = db.begin_write().await?;
-    if !store::decide(
-        &mut tx,
-        &p.id,
-        State::Approved,
-        admin.audit_name(),
-        note,
-        now(),
-    )
-    .await?
-    {
-        drop(tx);
-        return Err(already(&find(db, id).await?));
-    }
-    audit::record(
-        &mut tx,
-        &decision_entry(&p, admin, "proposal.approve").details(json!({ "note": note })),
-    )
-    .await?;
-    tx.commit().await?;
+    decide(db, &p, admin, State::Approved, note, "proposal.approve").await?;
 
     let (state, result, entry) = execute(quickbooks, &p).await;
     let mut tx = db.begin_write().await?;
@@ -342,27 +323,41 @@ pub async fn reject(db: &Db, admin: &Admin, id: &str, note: &str) -> Result<Prop
             "Say why in `note`: the proposer reads it.",
         ));
     };
-    let mut tx = db.begin_write().await?;
-    if !store::decide(
-        &mut tx,
-        &p.id,
+    decide(
+        db,
+        &p,
+        admin,
         State::Rejected,
-        admin.audit_name(),
         Some(note),
-        now(),
+        "proposal.reject",
     )
-    .await?
-    {
+    .await?;
+    find(db, id).await
+}
+
+/// Claims the decision on a pending proposal (a conditional update, so exactly one decision
+/// wins across replicas) and audits it as `action` in the same transaction; 409 `not_pending`
+/// when it was already decided.
+async fn decide(
+    db: &Db,
+    p: &Proposal,
+    admin: &Admin,
+    to: State,
+    note: Option<&str>,
+    action: &str,
+) -> Result<(), AppError> {
+    let mut tx = db.begin_write().await?;
+    if !store::decide(&mut tx, &p.id, to, admin.audit_name(), note, now()).await? {
         drop(tx);
-        return Err(already(&find(db, id).await?));
+        return Err(already(&find(db, &p.id).await?));
     }
     audit::record(
         &mut tx,
-        &decision_entry(&p, admin, "proposal.reject").details(json!({ "note": note })),
+        &decision_entry(p, admin, action).details(json!({ "note": note })),
     )
     .await?;
     tx.commit().await?;
-    find(db, id).await
+    Ok(())
 }
 
 /// Sets a company's policy (audited `company.approvals`).
