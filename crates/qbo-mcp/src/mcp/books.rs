@@ -66,7 +66,7 @@ pub async fn list_companies(cx: &ToolContext, _args: NoArguments) -> ToolOutcome
 }
 
 /// Finds the company a tool call means: by realm id or name, or the only one available.
-async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, ToolError> {
+pub(super) async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, ToolError> {
     let companies = companies(cx).await?;
     let found = match wanted.map(str::trim).filter(|w| !w.is_empty()) {
         Some(w) => companies
@@ -126,7 +126,7 @@ async fn ask_admins(cx: &ToolContext, what: &str) -> String {
 }
 
 /// A QuickBooks answer as the tool's result, its request id noted on the trail.
-async fn explain(cx: &ToolContext, result: Result<Answer, QboError>) -> Result<Answer, ToolError> {
+pub(super) async fn explain(cx: &ToolContext, result: Result<Answer, QboError>) -> Result<Answer, ToolError> {
     match result {
         Ok(answer) => {
             cx.trail.answered(&answer);
@@ -221,7 +221,7 @@ fn note_entity(cx: &ToolContext, answer: &Answer, entity: &str) {
 
 /// Records the pending audit entry of a write to `c` (unless it is a dry run, which sends
 /// nothing), after noting `facts` about it; the write is sent only once this succeeds.
-async fn before_write(
+pub(super) async fn before_write(
     cx: &ToolContext,
     c: &Company,
     facts: Value,

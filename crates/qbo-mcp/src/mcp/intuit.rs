@@ -221,6 +221,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
             run_report,
         ));
     }
+    out.extend(super::attachments::for_intuit_profile());
     out
 }
 

@@ -9,6 +9,7 @@
 //! `Origin` against the public URL. Tool handlers receive the [`ToolCaller`].
 
 pub mod approvals;
+pub mod attachments;
 pub mod books;
 mod gate;
 mod handler;

@@ -170,6 +170,19 @@ pub fn refine(schema: &mut JsonObject, subject: &str, writes: bool) {
     }
 }
 
+/// `entity` on the attachment tools: only the entities QuickBooks takes files on.
+pub fn attachable_entities(schema: &mut JsonObject) {
+    if let Some(Value::Object(props)) = schema.get_mut("properties")
+        && let Some(entity) = props.get_mut("entity")
+    {
+        describe(
+            entity,
+            "The entity the attachment belongs to: a transaction, or a Customer, Vendor, Employee or Item.",
+        );
+        entity["enum"] = json!(crate::quickbooks::attachments::ATTACHABLE_TO);
+    }
+}
+
 /// In the `intuit` profile every tool also takes its arguments inside `params`, as Intuit's
 /// server does (a report tool's `params` are that too, or other report parameters).
 pub fn intuit_wrapper(schema: &mut JsonObject) {
@@ -224,6 +237,20 @@ fn object(properties: Value, required: &[&str]) -> JsonObject {
 /// An entity as QuickBooks answers it: an object with at least its `Id`.
 fn entity_object() -> Value {
     json!({"type": "object", "properties": {"Id": {"type": "string"}}, "required": ["Id"]})
+}
+
+/// An Attachable as QuickBooks answers it.
+fn attachable() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "Id": {"type": "string"}, "FileName": {"type": "string"},
+            "ContentType": {"type": "string"}, "Size": {"type": "number"},
+            "Note": {"type": "string"}, "AttachableRef": {"type": "array"},
+            "FileAccessUri": {"type": "string"}, "TempDownloadUri": {"type": "string"}
+        },
+        "required": ["Id"]
+    })
 }
 
 /// What a write answers: the entity under its name, or, for a dry run, what would be sent.
@@ -311,6 +338,26 @@ fn answer(kind: &str, subject: &str) -> JsonObject {
                 "note": {"type": ["string", "null"]}, "result": {}
             }),
             &["id", "status", "company", "tool", "preview"],
+        ),
+        "attach_file" => object(
+            json!({"Attachable": attachable(), "time": {"type": "string"}}),
+            &["Attachable"],
+        ),
+        "list_attachments" => object(
+            json!({
+                "entity": {"type": "string"}, "id": {"type": "string"},
+                "attachables": {"type": "array", "items": attachable()}
+            }),
+            &["entity", "id", "attachables"],
+        ),
+        "get_attachment" => object(
+            json!({
+                "Attachable": attachable(),
+                "download_url": {"type": "string", "description": "A temporary link to the file, valid 15 minutes; absent for a note without a file."},
+                "content_base64": {"type": "string", "description": "The file's bytes, base64, when asked and at most 5 MB."},
+                "content_note": {"type": "string", "description": "Why the bytes are not included."}
+            }),
+            &["Attachable"],
         ),
         "list_companies" => object(
             json!({"companies": {"type": "array", "items": {

@@ -167,6 +167,9 @@ impl ToolSpec {
     fn describe(&self, intuit: bool) -> Tool {
         let mut input = (self.schema)();
         schemas::refine(&mut input, self.subject, self.effect != Effect::Read);
+        if matches!(self.kind, "attach_file" | "list_attachments") {
+            schemas::attachable_entities(&mut input);
+        }
         if intuit {
             schemas::intuit_wrapper(&mut input);
         }
@@ -274,6 +277,30 @@ pub static TOOLS: &[ToolSpec] = &[
         "Follow up a write that waits for approval: the proposal's status (pending, approved, rejected, executed, failed, stale), who decided, their note, and QuickBooks' result once executed.",
         super::approvals::get_proposal,
         super::approvals::ProposalArgs
+    ),
+    tool!(
+        "list_attachments",
+        Role::Viewer,
+        Effect::Read,
+        "List the files and notes attached to one entity (an invoice, bill, purchase, customer, …): each attachment's id, file name, type and size.",
+        super::attachments::list_attachments,
+        super::attachments::ListArgs
+    ),
+    tool!(
+        "get_attachment",
+        Role::Viewer,
+        Effect::Read,
+        "Read one attachment by `attachable_id`: its metadata and a temporary download link (valid 15 minutes); with `include_content`, also the file's bytes as base64 when the file is at most 5 MB.",
+        super::attachments::get_attachment,
+        super::attachments::GetArgs
+    ),
+    tool!(
+        "attach_file",
+        Role::Bookkeeper,
+        Effect::Create,
+        "Attach a file (a receipt, a signed quote, …) to an entity: `content_base64` is the file's bytes, base64-encoded, at most 100 MB decoded; QuickBooks takes ai, csv, doc, docx, eps, gif, jpeg, jpg, ods, pdf, png, rtf, tif, txt, xls, xlsx and xml files, with the matching `content_type`. Each call adds another attachment.",
+        super::attachments::attach_file,
+        super::attachments::AttachArgs
     ),
     tool!(
         "create_entity",

@@ -637,6 +637,7 @@ pub fn request_from(shown: &Value) -> Option<ApiRequest> {
         query,
         body,
         request_id: None,
+        raw: None,
     })
 }
 

@@ -3,6 +3,7 @@
 //! token, company match, `minorversion`, throttle) and the faults a test asks for.
 //! Writes carrying a `requestid` are applied once; a retry gets the first answer.
 
+pub mod attachments;
 pub mod batch;
 pub mod cdc;
 pub mod query;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/v3/company/{realm}/{entity}", post(write))
         .route("/v3/company/{realm}/{entity}/{id}", get(read))
         .route("/v3/company/{realm}/{entity}/{id}/send", post(send))
+        .merge(attachments::routes())
 }
 
 /// What kind of call passes the gate: reports have their own budget, writes their own faults.
@@ -305,9 +307,15 @@ async fn read(
     };
     let body = {
         let books = pass.company.books.read();
-        books
-            .get_by_text(entity, &id)
-            .map(|found| pass.entity_body(entity.name, found))
+        books.get_by_text(entity, &id).map(|found| {
+            if entity.name == "Attachable" {
+                let mut found = found.clone();
+                attachments::with_link(&state, &state.base_url(&headers), &realm, &mut found);
+                pass.entity_body(entity.name, &found)
+            } else {
+                pass.entity_body(entity.name, found)
+            }
+        })
     };
     match body {
         Some(body) => pass.json(body),
@@ -423,7 +431,7 @@ async fn write(
     let options = WriteOptions::from_include(include);
     let mut changes = Vec::new();
     let response = write_once(&pass, &params, |books| {
-        let (result, change) = match operation {
+        let (mut result, change) = match operation {
             Some("delete") => (books.delete(entity, parsed, now)?, "Delete"),
             Some("void") => (books.void(entity, parsed, now)?, "Void"),
             Some("update") if include_void => (books.void(entity, parsed, now)?, "Void"),
@@ -439,6 +447,9 @@ async fn write(
             id: fields::text(&result, "Id").unwrap_or_default().to_owned(),
             operation: change,
         });
+        if entity.name == "Attachable" {
+            attachments::with_link(&state, &state.base_url(&headers), &realm, &mut result);
+        }
         Ok(pass.entity_body(entity.name, &result))
     });
     webhooks::notify(&state, &realm, changes);
@@ -487,18 +498,26 @@ async fn send(
     response
 }
 
-async fn run_query(pass: Pass, text: &str) -> Response {
+async fn run_query(pass: Pass, text: &str, headers: &HeaderMap) -> Response {
     let parsed = match query::parse(text.trim()) {
         Ok(parsed) => parsed,
         Err(fault) => return pass.fault(fault),
     };
     let result = query::run(&parsed, &pass.company.books.read());
     match result {
-        Ok(found) => pass.json(
+        Ok(mut found) => {
+            if let Some(Value::Array(rows)) = found.get_mut("Attachable") {
+                let base = pass.state.base_url(headers);
+                for row in rows {
+                    attachments::with_link(&pass.state, &base, &pass.company.realm_id, row);
+                }
+            }
+            pass.json(
             json!({"QueryResponse": found, "time": pass.time})
                 .to_string()
                 .into_bytes(),
-        ),
+            )
+        }
         Err(fault) => pass.fault(fault),
     }
 }
@@ -516,7 +535,7 @@ async fn query_by_get(
     let Some(text) = params.get("query") else {
         return pass.fault(Fault::query_parse("query parameter is missing"));
     };
-    run_query(pass, text).await
+    run_query(pass, text, &headers).await
 }
 
 async fn query_by_post(
@@ -536,7 +555,7 @@ async fn query_by_post(
     } else {
         text
     };
-    run_query(pass, &text).await
+    run_query(pass, &text, &headers).await
 }
 
 async fn report(
