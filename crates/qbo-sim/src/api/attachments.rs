@@ -9,7 +9,7 @@
 //! The multipart reader accepts what clients send: CRLF or bare LF line ends (python-quickbooks
 //! writes LF) and `Content-Transfer-Encoding: base64` parts. It never panics on any body.
 
-use super::{CallKind, Params, gate, json_response, write_once};
+use super::{CallKind, Params, gate, write_once};
 use crate::books::{Upload, fields};
 use crate::fault::Fault;
 use crate::simulator::SimState;
@@ -352,10 +352,10 @@ async fn upload(
     };
     let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();
     for part in parts {
-        if let Some(suffix) = part.name.strip_prefix("file_metadata_") {
-            pairs.entry(suffix.to_owned()).or_default().metadata = Some(part);
-        } else if let Some(suffix) = part.name.strip_prefix("file_content_") {
-            pairs.entry(suffix.to_owned()).or_default().content = Some(part);
+        if let Some(suffix) = part.name.strip_prefix("file_metadata_").map(str::to_owned) {
+            pairs.entry(suffix).or_default().metadata = Some(part);
+        } else if let Some(suffix) = part.name.strip_prefix("file_content_").map(str::to_owned) {
+            pairs.entry(suffix).or_default().content = Some(part);
         }
     }
     if pairs.is_empty() {
