@@ -47,6 +47,8 @@ const VIEWER_TOOLS: &[&str] = &[
     "run_report",
     "changes_since",
     "get_proposal",
+    "list_attachments",
+    "get_attachment",
 ];
 const ADMIN_TOOLS: &[&str] = &[
     "list_companies",
@@ -56,6 +58,9 @@ const ADMIN_TOOLS: &[&str] = &[
     "run_report",
     "changes_since",
     "get_proposal",
+    "list_attachments",
+    "get_attachment",
+    "attach_file",
     "create_entity",
     "update_entity",
     "send_invoice",
