@@ -2,6 +2,7 @@
 //! as the gateway and Intuit's client libraries would.
 
 mod accounting;
+mod attachments;
 mod cli;
 mod control;
 mod embedding;
