@@ -593,7 +593,9 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
             _ => {
                 problem(
                     "mcp_body_limit_bytes",
-                    format!("`{v}` must be a number of bytes between 1024 and {MAX_MCP_BODY_LIMIT}."),
+                    format!(
+                        "`{v}` must be a number of bytes between 1024 and {MAX_MCP_BODY_LIMIT}."
+                    ),
                 );
                 DEFAULT_MCP_BODY_LIMIT
             }

@@ -20,7 +20,7 @@ use super::tools::{
     Run, TOOLS, ToolContext, ToolError, ToolOutcome, ToolOutput, ToolSpec, arguments, schema,
 };
 use super::trail::shortened;
-use crate::quickbooks::attachments::{NewFile, attachables, check_file, extension, FILE_TYPES};
+use crate::quickbooks::attachments::{FILE_TYPES, NewFile, attachables, check_file, extension};
 
 /// The most bytes `get_attachment` returns inline (base64 in the answer).
 pub const INLINE_LIMIT: usize = 5 * 1024 * 1024;
@@ -214,7 +214,9 @@ pub async fn get_attachment(cx: &ToolContext, args: GetArgs) -> ToolOutcome {
     let declared = attachable["Size"].as_f64().map(|s| s as usize);
     let mut summary = format!(
         "{name} (attachable {id}{}) in {}; `download_url` works for 15 minutes.",
-        declared.map(|s| format!(", {}", size(s))).unwrap_or_default(),
+        declared
+            .map(|s| format!(", {}", size(s)))
+            .unwrap_or_default(),
         c.name
     );
     if args.include_content == Some(true) {
@@ -222,13 +224,17 @@ pub async fn get_attachment(cx: &ToolContext, args: GetArgs) -> ToolOutcome {
             data["content_note"] = json!(format!(
                 "The file is larger than 5 MB, so its bytes are not returned inline; fetch download_url instead."
             ));
-            summary.push_str(" The file is over 5 MB: its content is not included; use download_url.");
+            summary
+                .push_str(" The file is over 5 MB: its content is not included; use download_url.");
         } else {
             let fetched = cx.state.quickbooks.fetch_file(&link, INLINE_LIMIT).await;
             match fetched {
                 Ok(Some(bytes)) => {
                     data["content_base64"] = json!(STANDARD.encode(&bytes));
-                    summary.push_str(&format!(" Its {} are in `content_base64`.", size(bytes.len())));
+                    summary.push_str(&format!(
+                        " Its {} are in `content_base64`.",
+                        size(bytes.len())
+                    ));
                 }
                 Ok(None) => {
                     data["content_note"] = json!(
@@ -351,7 +357,8 @@ async fn note_only(
 ) -> ToolOutcome {
     crate::quickbooks::attachments::check_entity(&target.entity_ref_type)
         .map_err(|e| ToolError(format!("{e} Nothing was sent.")))?;
-    let mut entity_ref = json!({"EntityRef": {"type": target.entity_ref_type, "value": target.entity_ref_value}});
+    let mut entity_ref =
+        json!({"EntityRef": {"type": target.entity_ref_type, "value": target.entity_ref_value}});
     if let Some(send) = target.include_on_send {
         entity_ref["IncludeOnSend"] = json!(send);
     }
@@ -375,7 +382,10 @@ async fn note_only(
         .create_entity(&c.realm_id, "Attachable", &fields, false)
         .await;
     let a = explain(cx, a).await?;
-    let id = a.value["Attachable"]["Id"].as_str().unwrap_or("?").to_owned();
+    let id = a.value["Attachable"]["Id"]
+        .as_str()
+        .unwrap_or("?")
+        .to_owned();
     cx.trail.note(json!({ "attachable_id": shortened(&id) }));
     Ok(ToolOutput {
         summary: format!(
@@ -608,12 +618,10 @@ fn intuit_update<'a>(
 ) -> BoxFuture<'a, ToolOutcome> {
     Box::pin(async move {
         let a: IntuitUpdateArgs = arguments(args)?;
-        let from_path = a.file_path.as_deref().map(|p| {
-            p.rsplit(['/', '\\'])
-                .next()
-                .unwrap_or(p)
-                .to_owned()
-        });
+        let from_path = a
+            .file_path
+            .as_deref()
+            .map(|p| p.rsplit(['/', '\\']).next().unwrap_or(p).to_owned());
         let file_name = a.file_name.or(from_path);
         let content_type = a
             .content_type
@@ -704,7 +712,12 @@ fn intuit_tool(
 pub fn for_intuit_profile() -> Vec<&'static ToolSpec> {
     let mut out: Vec<&'static ToolSpec> = TOOLS
         .iter()
-        .filter(|t| matches!(t.name, "attach_file" | "list_attachments" | "get_attachment"))
+        .filter(|t| {
+            matches!(
+                t.name,
+                "attach_file" | "list_attachments" | "get_attachment"
+            )
+        })
         .collect();
     out.extend([
         intuit_tool(

@@ -126,7 +126,10 @@ async fn ask_admins(cx: &ToolContext, what: &str) -> String {
 }
 
 /// A QuickBooks answer as the tool's result, its request id noted on the trail.
-pub(super) async fn explain(cx: &ToolContext, result: Result<Answer, QboError>) -> Result<Answer, ToolError> {
+pub(super) async fn explain(
+    cx: &ToolContext,
+    result: Result<Answer, QboError>,
+) -> Result<Answer, ToolError> {
     match result {
         Ok(answer) => {
             cx.trail.answered(&answer);

@@ -108,7 +108,10 @@ pub fn check_file(file: &NewFile) -> Result<(), String> {
     check_entity(&file.entity)?;
     let id_ok = !file.id.is_empty()
         && file.id.len() <= 32
-        && file.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        && file
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !id_ok {
         return Err(format!(
             "`{}` is not a QuickBooks entity id (like \"42\").",
@@ -157,7 +160,9 @@ pub fn check_file(file: &NewFile) -> Result<(), String> {
         ));
     }
     if file.bytes.is_empty() {
-        return Err("The file is empty (content_base64 decodes to 0 bytes); nothing was sent.".into());
+        return Err(
+            "The file is empty (content_base64 decodes to 0 bytes); nothing was sent.".into(),
+        );
     }
     if file.bytes.len() > MAX_FILE_BYTES {
         return Err(format!(
@@ -301,10 +306,7 @@ impl QuickBooks {
                 response.status().as_u16()
             )));
         }
-        if response
-            .content_length()
-            .is_some_and(|n| n > limit as u64)
-        {
+        if response.content_length().is_some_and(|n| n > limit as u64) {
             return Ok(None);
         }
         let mut bytes = Vec::new();
@@ -396,7 +398,10 @@ mod tests {
     fn the_upload_form_has_both_parts() {
         let form = upload_form(&file("r.pdf", "application/pdf", 3));
         let text = String::from_utf8_lossy(&form.bytes);
-        assert!(form.content_type.starts_with("multipart/form-data; boundary="));
+        assert!(
+            form.content_type
+                .starts_with("multipart/form-data; boundary=")
+        );
         assert!(text.contains("name=\"file_metadata_01\""));
         assert!(text.contains("\"EntityRef\":{\"type\":\"Invoice\",\"value\":\"95\"}"));
         assert!(text.contains("name=\"file_content_01\"; filename=\"r.pdf\""));

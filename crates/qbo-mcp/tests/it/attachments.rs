@@ -64,7 +64,8 @@ async fn office(backend: Backend) -> Office {
 
 /// A small PDF with every byte value in it, so any mangling (text decoding, line ends) shows.
 fn pdf() -> Vec<u8> {
-    let mut bytes = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\r\n".to_vec();
+    let mut bytes =
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\r\n".to_vec();
     bytes.extend((0..=255u8).cycle().take(4096));
     bytes.extend_from_slice(b"\n%%EOF\n");
     bytes
@@ -117,7 +118,10 @@ async fn a_pdf_attached_to_an_invoice_comes_back_byte_for_byte(backend: Backend)
     // A viewer lists it and reads it back, byte for byte.
     let listed = o
         .vic
-        .ok("list_attachments", json!({"entity": "Invoice", "id": invoice}))
+        .ok(
+            "list_attachments",
+            json!({"entity": "Invoice", "id": invoice}),
+        )
         .await;
     let rows = listed["attachables"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{listed}");
@@ -147,11 +151,43 @@ async fn a_pdf_attached_to_an_invoice_comes_back_byte_for_byte(backend: Backend)
     assert!(meta.get("content_base64").is_none(), "{meta}");
     let other = o
         .vic
-        .ok("list_attachments", json!({"entity": "Invoice", "id": "999999"}))
+        .ok(
+            "list_attachments",
+            json!({"entity": "Invoice", "id": "999999"}),
+        )
         .await;
     assert_eq!(other["attachables"], json!([]));
 
-    // A viewer cannot attach, and the tool is not shown to them.
+    // A 3 MB file fits the `/mcp` body limit (24 MiB by default; the rest of the server's
+    // is 1 MiB), and comes back whole too.
+    let large: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let big = o
+        .bea
+        .ok(
+            "attach_file",
+            json!({"entity": "Invoice", "id": invoice, "file_name": "ledger.txt",
+                   "content_type": "text/plain", "content_base64": STANDARD.encode(&large)}),
+        )
+        .await;
+    let big_id = big["Attachable"]["Id"].as_str().unwrap();
+    let link = o
+        .vic
+        .ok("get_attachment", json!({"attachable_id": big_id}))
+        .await["download_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fetched = client()
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(fetched.to_vec(), large);
+
+    // A viewer cannot attach.
     let before = stat(&o.sim, "api_requests");
     let refused = o
         .vic
@@ -176,7 +212,7 @@ async fn a_pdf_attached_to_an_invoice_comes_back_byte_for_byte(backend: Backend)
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["tool"] == "attach_file" && e["outcome"] == "ok")
+        .find(|e| e["tool"] == "attach_file" && e["details"]["file_name"] == "receipt.pdf")
         .cloned()
         .unwrap_or_else(|| panic!("no attach_file entry: {audit}"));
     let d = &entry["details"];
@@ -355,7 +391,10 @@ async fn attachable_calls_written_for_intuits_server_run_on_the_intuit_profile(b
         )
         .await;
     let id = made["Attachable"]["Id"].as_str().unwrap().to_owned();
-    assert_eq!(made["Attachable"]["ContentType"], "application/pdf", "{made}");
+    assert_eq!(
+        made["Attachable"]["ContentType"], "application/pdf",
+        "{made}"
+    );
     assert!(s.contains("receipt.pdf"), "{s}");
     let (_, note) = c
         .ok(
@@ -370,7 +409,11 @@ async fn attachable_calls_written_for_intuits_server_run_on_the_intuit_profile(b
             json!({"params": {"entity_type": "Invoice", "entity_id": invoice, "max_scan": 500}}),
         )
         .await;
-    assert_eq!(listed["attachables"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(
+        listed["attachables"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
     assert!(s.contains("2 attachments"), "{s}");
     let (_, got) = c.ok("get_attachable", json!({"params": {"id": id}})).await;
     assert!(got["download_url"].is_string(), "{got}");
@@ -400,7 +443,11 @@ async fn attachable_calls_written_for_intuits_server_run_on_the_intuit_profile(b
             json!({"params": {"file_name_like": "receipt", "limit": 10}}),
         )
         .await;
-    assert_eq!(found["QueryResponse"]["Attachable"][0]["Id"], id.as_str(), "{found}");
+    assert_eq!(
+        found["QueryResponse"]["Attachable"][0]["Id"],
+        id.as_str(),
+        "{found}"
+    );
     let (_, updated) = c
         .ok(
             "update_attachable",
@@ -420,6 +467,9 @@ async fn attachable_calls_written_for_intuits_server_run_on_the_intuit_profile(b
         .await;
     assert!(s.contains("deleted"), "{s}");
     // This server's own attachment tools are in the profile too.
-    c.ok("list_attachments", json!({"entity": "Invoice", "id": invoice}))
-        .await;
+    c.ok(
+        "list_attachments",
+        json!({"entity": "Invoice", "id": invoice}),
+    )
+    .await;
 }

@@ -112,7 +112,8 @@ pub fn parse_multipart(content_type: Option<&str>, body: &[u8]) -> Result<Vec<Pa
         // The rest of the delimiter line.
         let line_end = find(body, b"\n", after).ok_or("a part has no headers")?;
         let start = line_end + 1;
-        let next = find(body, &delimiter, start).ok_or("the body ends without a closing boundary")?;
+        let next =
+            find(body, &delimiter, start).ok_or("the body ends without a closing boundary")?;
         let mut raw = &body[start..next];
         // The line break before a delimiter belongs to the delimiter.
         raw = raw.strip_suffix(b"\n").unwrap_or(raw);
@@ -244,7 +245,9 @@ pub fn with_link(state: &SimState, base: &str, realm: &str, attachable: &mut Val
         return;
     }
     let id = fields::id(attachable);
-    let name = fields::text(attachable, "FileName").unwrap_or("file").to_owned();
+    let name = fields::text(attachable, "FileName")
+        .unwrap_or("file")
+        .to_owned();
     let link = temporary_link(state, base, realm, id, &name, state.clock.now());
     if let Some(o) = attachable.as_object_mut() {
         o.insert("TempDownloadUri".into(), json!(link));
@@ -475,11 +478,7 @@ async fn temporary_file(
         return denied();
     };
     if state.clock.now() > issued.and_utc() + chrono::Duration::seconds(LINK_SECONDS) {
-        return storage_error(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            "Request has expired",
-        );
+        return storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
     let Some(company) = state.company(&realm).cloned() else {
         return denied();
@@ -526,7 +525,10 @@ mod tests {
             (Some("application/json"), &b"{}"[..]),
             (Some("multipart/form-data"), b"--x\n"),
             (Some("multipart/form-data; boundary=x"), b"no delimiter"),
-            (Some("multipart/form-data; boundary=x"), b"--x\nContent-Disposition: form-data; name=\"a\"\n\nbody"),
+            (
+                Some("multipart/form-data; boundary=x"),
+                b"--x\nContent-Disposition: form-data; name=\"a\"\n\nbody",
+            ),
             (None, b""),
         ] {
             assert!(parse_multipart(ct, body).is_err(), "{ct:?}");

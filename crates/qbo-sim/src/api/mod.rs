@@ -513,9 +513,9 @@ async fn run_query(pass: Pass, text: &str, headers: &HeaderMap) -> Response {
                 }
             }
             pass.json(
-            json!({"QueryResponse": found, "time": pass.time})
-                .to_string()
-                .into_bytes(),
+                json!({"QueryResponse": found, "time": pass.time})
+                    .to_string()
+                    .into_bytes(),
             )
         }
         Err(fault) => pass.fault(fault),

@@ -46,7 +46,7 @@ impl Books {
             if !exists {
                 return Err(Fault::invalid_reference(
                     "AttachableRef.EntityRef",
-                    &format!("{kind} {id}").trim().to_owned(),
+                    format!("{kind} {id}").trim(),
                 ));
             }
         }

@@ -198,7 +198,11 @@ async fn a_note_is_an_attachable_without_a_file() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(fault_code(&refused), "2500");
     let (_, refused) = sim
-        .post(&tokens.access, &path("attachable"), &json!({"Category": "Document"}))
+        .post(
+            &tokens.access,
+            &path("attachable"),
+            &json!({"Category": "Document"}),
+        )
         .await;
     assert_eq!(fault_code(&refused), "2020", "a file name or a note");
 }
@@ -214,9 +218,19 @@ async fn what_quickbooks_refuses_in_an_upload_is_refused_per_pair() {
         ("file_metadata_01", None, "application/json", &good),
         ("file_content_01", Some("ok.png"), "image/png", b"\x89PNG"),
         ("file_metadata_02", None, "application/json", &exe),
-        ("file_content_02", Some("setup.exe"), "application/octet-stream", b"MZ"),
+        (
+            "file_content_02",
+            Some("setup.exe"),
+            "application/octet-stream",
+            b"MZ",
+        ),
         ("file_metadata_03", None, "application/json", &nowhere),
-        ("file_content_03", Some("bill.pdf"), "application/pdf", b"%PDF"),
+        (
+            "file_content_03",
+            Some("bill.pdf"),
+            "application/pdf",
+            b"%PDF",
+        ),
         ("file_metadata_04", None, "application/json", b"{not json"),
         ("file_content_04", Some("x.pdf"), "application/pdf", b"%PDF"),
     ]);
@@ -242,7 +256,8 @@ async fn what_quickbooks_refuses_in_an_upload_is_refused_per_pair() {
     drop(big);
     let (_, answer) = upload(&sim, &tokens.access, &content_type, body).await;
     assert_eq!(
-        answer["AttachableResponse"][0]["Fault"]["Error"][0]["code"], "6000",
+        answer["AttachableResponse"][0]["Fault"]["Error"][0]["code"],
+        "6000",
         "{}",
         answer.to_string().chars().take(400).collect::<String>()
     );
