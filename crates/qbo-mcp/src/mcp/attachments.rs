@@ -436,38 +436,31 @@ pub struct IntuitGetArgs {
     pub overwrite: Option<bool>,
 }
 
-fn get_with_content(include: bool) -> Run {
-    if include {
-        |cx, _spec, args| {
-            Box::pin(async move {
-                let a: IntuitGetArgs = arguments(args)?;
-                get_attachment(
-                    cx,
-                    GetArgs {
-                        company: a.company,
-                        attachable_id: a.id,
-                        include_content: Some(true),
-                    },
-                )
-                .await
-            })
-        }
-    } else {
-        |cx, _spec, args| {
-            Box::pin(async move {
-                let a: IntuitGetArgs = arguments(args)?;
-                get_attachment(
-                    cx,
-                    GetArgs {
-                        company: a.company,
-                        attachable_id: a.id,
-                        include_content: None,
-                    },
-                )
-                .await
-            })
-        }
-    }
+/// `get_attachable` (metadata and link) and the download tools (with the bytes).
+async fn intuit_get(cx: &ToolContext, args: JsonObject, with_content: bool) -> ToolOutcome {
+    let a: IntuitGetArgs = arguments(args)?;
+    let args = GetArgs {
+        company: a.company,
+        attachable_id: a.id,
+        include_content: with_content.then_some(true),
+    };
+    get_attachment(cx, args).await
+}
+
+fn intuit_metadata<'a>(
+    cx: &'a ToolContext,
+    _spec: &'static ToolSpec,
+    args: JsonObject,
+) -> BoxFuture<'a, ToolOutcome> {
+    Box::pin(intuit_get(cx, args, false))
+}
+
+fn intuit_download<'a>(
+    cx: &'a ToolContext,
+    _spec: &'static ToolSpec,
+    args: JsonObject,
+) -> BoxFuture<'a, ToolOutcome> {
+    Box::pin(intuit_get(cx, args, true))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -739,21 +732,21 @@ pub fn for_intuit_profile() -> Vec<&'static ToolSpec> {
             "get_attachment",
             "An attachable by id: its metadata and a temporary download link (15 minutes).",
             schema::<IntuitGetArgs>,
-            get_with_content(false),
+            intuit_metadata,
         ),
         intuit_tool(
             "download_attachable",
             "get_attachment",
             "An attachable's file: metadata, a temporary download link, and the bytes as `content_base64` when at most 5 MB (this server writes no files).",
             schema::<IntuitGetArgs>,
-            get_with_content(true),
+            intuit_download,
         ),
         intuit_tool(
             "download_attachment",
             "get_attachment",
             "The file attached to a transaction, by `attachable_id`: metadata, a temporary download link, and the bytes as `content_base64` when at most 5 MB (this server writes no files).",
             schema::<IntuitGetArgs>,
-            get_with_content(true),
+            intuit_download,
         ),
         intuit_tool(
             "get_entity_attachments",

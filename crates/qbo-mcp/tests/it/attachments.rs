@@ -24,6 +24,7 @@ use crate::on_both_backends;
 use crate::people::{Browser, add_person, first_admin};
 use crate::proposals::Assistant;
 use crate::replicas::{connect_company, replica};
+use crate::tools::{forwarded, relayed};
 
 on_both_backends!(
     a_pdf_attached_to_an_invoice_comes_back_byte_for_byte,
@@ -290,23 +291,8 @@ async fn lying_proxy(sim: String, elsewhere: String) -> String {
                     .unwrap();
             }
             let body = axum::body::to_bytes(body, 1 << 22).await.unwrap();
-            let mut r = client()
-                .request(parts.method.clone(), format!("{sim}{}", parts.uri))
-                .body(body);
-            for (k, v) in &parts.headers {
-                if k != "host" && k != "content-length" {
-                    r = r.header(k, v);
-                }
-            }
-            let answer = r.send().await.unwrap();
-            let mut out = axum::http::Response::builder().status(answer.status());
-            for (k, v) in answer.headers() {
-                if k != "content-length" && k != "transfer-encoding" {
-                    out = out.header(k, v);
-                }
-            }
-            out.body(axum::body::Body::from(answer.bytes().await.unwrap()))
-                .unwrap()
+            let url = format!("{sim}{}", parts.uri);
+            relayed(forwarded(&parts, body, &url).send().await.unwrap()).await
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -607,6 +607,33 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
 
 on_both_backends!(a_stale_sync_token_the_server_read_is_read_again_once);
 
+/// A request a test proxy received, sent on to `url` as it came (but its Host and length).
+pub fn forwarded(
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+    url: &str,
+) -> reqwest::RequestBuilder {
+    let mut r = client().request(parts.method.clone(), url).body(body);
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" {
+            r = r.header(k, v);
+        }
+    }
+    r
+}
+
+/// What the upstream answered, as the test proxy's own answer.
+pub async fn relayed(answer: reqwest::Response) -> axum::response::Response {
+    let mut out = axum::http::Response::builder().status(answer.status());
+    for (k, v) in answer.headers() {
+        if k != "content-length" && k != "transfer-encoding" {
+            out = out.header(k, v);
+        }
+    }
+    out.body(axum::body::Body::from(answer.bytes().await.unwrap()))
+        .unwrap()
+}
+
 /// Plays a colleague who saves the same record between the server's read of its SyncToken
 /// and its write: in front of the simulator, the first update of a Customer is sent twice,
 /// so the server's own copy arrives stale (5010).
@@ -628,17 +655,7 @@ async fn interfering_proxy(sim: String) -> (String, Arc<AtomicUsize>) {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             theirs.query_pairs_mut().clear().extend_pairs(kept);
-            let send = |url: &str| {
-                let mut r = client()
-                    .request(parts.method.clone(), url)
-                    .body(body.clone());
-                for (k, v) in &parts.headers {
-                    if k != "host" && k != "content-length" {
-                        r = r.header(k, v);
-                    }
-                }
-                r.send()
-            };
+            let send = |url: &str| forwarded(&parts, body.clone(), url).send();
             let update = parts.method == "POST"
                 && parts.uri.path().ends_with("/customer")
                 && body.windows(9).any(|w| w == b"SyncToken");
@@ -646,15 +663,7 @@ async fn interfering_proxy(sim: String) -> (String, Arc<AtomicUsize>) {
                 let colleague = send(theirs.as_str()).await.unwrap();
                 assert!(colleague.status().is_success(), "the colleague's save");
             }
-            let answer = send(&url).await.unwrap();
-            let mut out = axum::http::Response::builder().status(answer.status());
-            for (k, v) in answer.headers() {
-                if k != "content-length" && k != "transfer-encoding" {
-                    out = out.header(k, v);
-                }
-            }
-            out.body(axum::body::Body::from(answer.bytes().await.unwrap()))
-                .unwrap()
+            relayed(send(&url).await.unwrap()).await
         }
     };
     let app = axum::Router::new().fallback(forward);
