@@ -9,22 +9,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use qbo_mcp::config::{IntuitApp, IntuitEnvironment};
-use qbo_mcp::keys::{Sealer, SecretKey};
-use qbo_mcp::quickbooks::QuickBooks;
 use qbo_mcp::quickbooks::attachments::NewFile;
-use qbo_mcp::secret::Secret;
 use qbo_sim::Simulator;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::connections::{CRAIG, REALM, admin, authorize, consent_as, simulator, stat};
-use crate::harness::{Backend, TEST_KEY, TestDb, TestServer, client, personal_token};
+use crate::connections::{CRAIG, REALM, consent_as, simulator, stat};
+use crate::harness::{Backend, TestDb, TestServer, client, personal_token};
 use crate::on_both_backends;
 use crate::people::{Browser, add_person, first_admin};
 use crate::proposals::Assistant;
 use crate::replicas::{connect_company, replica};
-use crate::tools::{forwarded, relayed};
+use crate::tools::{connected_through, forwarded, relayed};
 
 on_both_backends!(
     a_pdf_attached_to_an_invoice_comes_back_byte_for_byte,
@@ -318,21 +314,7 @@ async fn a_download_link_off_quickbooks_host_is_never_fetched(backend: Backend) 
     });
     tokio::spawn(async move { axum::serve(listener, trap).await });
     let proxy = lying_proxy(sim.base_url(), elsewhere).await;
-    let qb = QuickBooks::new(
-        test_db.connect().await,
-        Arc::new(Sealer::new(&SecretKey::from_base64(TEST_KEY).unwrap())),
-        IntuitApp {
-            client_id: "qbo-mcp-test-app".into(),
-            client_secret: Secret::new("test-secret".into()),
-        },
-        &IntuitEnvironment::Simulator(url::Url::parse(&proxy).unwrap()),
-        &url::Url::parse("http://127.0.0.1:9").unwrap(),
-        None,
-    )
-    .unwrap();
-    let me = admin(1, "alice");
-    let url = qb.start_connect(&me, None).await.unwrap();
-    qb.finish_connect(&me, authorize(&url).await).await.unwrap();
+    let qb = connected_through(&test_db, &proxy).await;
 
     let file = NewFile {
         entity: "Invoice".into(),

@@ -607,6 +607,27 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
 
 on_both_backends!(a_stale_sync_token_the_server_read_is_read_again_once);
 
+/// The QuickBooks client with Craig's Design connected, Intuit played by whatever answers at
+/// `intuit` (a proxy in front of a simulator).
+pub async fn connected_through(test_db: &TestDb, intuit: &str) -> QuickBooks {
+    let qb = QuickBooks::new(
+        test_db.connect().await,
+        Arc::new(Sealer::new(&SecretKey::from_base64(TEST_KEY).unwrap())),
+        IntuitApp {
+            client_id: "qbo-mcp-test-app".into(),
+            client_secret: Secret::new("test-secret".into()),
+        },
+        &IntuitEnvironment::Simulator(url::Url::parse(intuit).unwrap()),
+        &url::Url::parse("http://127.0.0.1:9").unwrap(),
+        None,
+    )
+    .unwrap();
+    let me = admin(1, "alice");
+    let url = qb.start_connect(&me, None).await.unwrap();
+    qb.finish_connect(&me, authorize(&url).await).await.unwrap();
+    qb
+}
+
 /// A request a test proxy received, sent on to `url` as it came (but its Host and length).
 pub fn forwarded(
     parts: &axum::http::request::Parts,
@@ -677,21 +698,7 @@ async fn a_stale_sync_token_the_server_read_is_read_again_once(backend: Backend)
     let test_db = TestDb::fresh(backend).await;
     let sim = simulator(consent_as(CRAIG)).await;
     let (proxy, interfered) = interfering_proxy(sim.base_url()).await;
-    let qb = QuickBooks::new(
-        test_db.connect().await,
-        Arc::new(Sealer::new(&SecretKey::from_base64(TEST_KEY).unwrap())),
-        IntuitApp {
-            client_id: "qbo-mcp-test-app".into(),
-            client_secret: Secret::new("test-secret".into()),
-        },
-        &IntuitEnvironment::Simulator(url::Url::parse(&proxy).unwrap()),
-        &url::Url::parse("http://127.0.0.1:9").unwrap(),
-        None,
-    )
-    .unwrap();
-    let me = admin(1, "alice");
-    let url = qb.start_connect(&me, None).await.unwrap();
-    qb.finish_connect(&me, authorize(&url).await).await.unwrap();
+    let qb = connected_through(&test_db, &proxy).await;
 
     // The server read the SyncToken itself: the stale answer is read again and sent once more.
     let changed = json!({"CompanyName": "Stale Token Co"});
