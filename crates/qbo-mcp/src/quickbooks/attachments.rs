@@ -360,6 +360,10 @@ mod tests {
             (file("r.exe", "application/pdf", 10), "file types"),
             (file("r.pdf", "image/png", 10), "use `application/pdf`"),
             (file("r.pdf", "application/pdf", 0), "empty"),
+            (
+                file("r.txt", "text/plain", MAX_FILE_BYTES + 1),
+                "at most 100 MB",
+            ),
             (file("a/r.pdf", "application/pdf", 1), "file name"),
             (
                 NewFile {

@@ -155,9 +155,9 @@ async fn a_pdf_attached_to_an_invoice_comes_back_byte_for_byte(backend: Backend)
         .await;
     assert_eq!(other["attachables"], json!([]));
 
-    // A 3 MB file fits the `/mcp` body limit (24 MiB by default; the rest of the server's
-    // is 1 MiB), and comes back whole too.
-    let large: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    // A 6 MB file fits the `/mcp` body limit (24 MiB by default; the rest of the server's
+    // is 1 MiB). It is over 5 MB, so it is not returned inline: its link serves it whole.
+    let large: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let big = o
         .bea
         .ok(
@@ -167,13 +167,26 @@ async fn a_pdf_attached_to_an_invoice_comes_back_byte_for_byte(backend: Backend)
         )
         .await;
     let big_id = big["Attachable"]["Id"].as_str().unwrap();
-    let link = o
+    let got = o
         .vic
-        .ok("get_attachment", json!({"attachable_id": big_id}))
-        .await["download_url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .ok(
+            "get_attachment",
+            json!({"attachable_id": big_id, "include_content": true}),
+        )
+        .await;
+    assert!(
+        got.get("content_base64").is_none(),
+        "{}",
+        got["content_note"]
+    );
+    assert!(
+        got["content_note"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 5 MB"),
+        "{got}"
+    );
+    let link = got["download_url"].as_str().unwrap().to_owned();
     let fetched = client()
         .get(&link)
         .send()
