@@ -3,7 +3,8 @@
 //! (`{"customer": {…}}`, `{"bill": {"Id", "SyncToken", …}}`), `patch` and `<entity>_id`,
 //! Intuit's `create_invoice` shorthand (`customer_ref`, `line_items`), and its search criteria
 //! forms (a `{field, value, operator}` / `{key, value}` list, a `{Field: value, limit, …}`
-//! record, `{filters, asc, desc, limit, offset, count, fetchAll}`). Whatever is left is checked
+//! record, `{filters, asc, desc, limit, offset, count, fetchAll}`), and `update_company_info`'s
+//! `company_name`, `legal_name`, `company_addr`, `primary_phone`, `email`, `web_addr`. Whatever is left is checked
 //! by the tool's own argument type, so a typo is still refused by name.
 
 use rmcp::model::JsonObject;
@@ -145,6 +146,16 @@ pub fn normalize(verb: Verb, entity: &str, mut args: JsonObject) -> Result<JsonO
                     args.entry("sync_token").or_insert(token);
                 }
                 args.insert("fields".into(), Value::Object(object));
+            }
+            if !args.contains_key("fields") {
+                let fields = match entity {
+                    "CompanyInfo" => company_info_shorthand(&mut args),
+                    "Preferences" => preference_sections(&mut args),
+                    _ => Map::new(),
+                };
+                if !fields.is_empty() {
+                    args.insert("fields".into(), Value::Object(fields));
+                }
             }
         }
         Verb::Search => search(&mut args)?,
@@ -294,6 +305,57 @@ fn invoice_shorthand(args: &mut JsonObject) -> Result<Value, ToolError> {
     Ok(fields)
 }
 
+/// Intuit's `update_company_info` arguments (`company_name`, `legal_name`, `company_addr` of
+/// `line1`, `city`, `country_sub_division_code`, `postal_code`, `country`; `primary_phone`,
+/// `email`, `web_addr`) as CompanyInfo's QuickBooks JSON.
+fn company_info_shorthand(args: &mut JsonObject) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for (from, to) in [("company_name", "CompanyName"), ("legal_name", "LegalName")] {
+        if let Some(v) = args.remove(from) {
+            fields.insert(to.into(), v);
+        }
+    }
+    if let Some(Value::Object(addr)) = args.get("company_addr").cloned() {
+        args.remove("company_addr");
+        let mut out = Map::new();
+        for (k, v) in addr {
+            let key = match k.as_str() {
+                "line1" => "Line1",
+                "city" => "City",
+                "country_sub_division_code" => "CountrySubDivisionCode",
+                "postal_code" => "PostalCode",
+                "country" => "Country",
+                _ => k.as_str(),
+            };
+            out.insert(key.to_owned(), v);
+        }
+        fields.insert("CompanyAddr".into(), Value::Object(out));
+    }
+    for (from, to, inner) in [
+        ("primary_phone", "PrimaryPhone", "FreeFormNumber"),
+        ("email", "Email", "Address"),
+        ("web_addr", "WebAddr", "URI"),
+    ] {
+        if let Some(v) = args.remove(from) {
+            fields.insert(to.into(), json!({ inner: v }));
+        }
+    }
+    fields
+}
+
+/// Preferences sections (`AccountingInfoPrefs`, …) given beside the other arguments.
+fn preference_sections(args: &mut JsonObject) -> Map<String, Value> {
+    let sections: Vec<String> = args
+        .keys()
+        .filter(|k| k.ends_with("Prefs"))
+        .cloned()
+        .collect();
+    sections
+        .into_iter()
+        .filter_map(|k| args.remove(&k).map(|v| (k, v)))
+        .collect()
+}
+
 /// The rows of a search answer shaped as Intuit's `fields` (dot paths kept) or `summary`
 /// (Id, DocNumber, names of refs, TxnDate, TotalAmt, Balance) ask.
 pub fn shape(rows: &mut [Value], fields: Option<&[String]>, summary: bool) {
@@ -421,6 +483,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a["fields"]["Line"][0]["Amount"], json!(91.0));
+    }
+
+    #[test]
+    fn settings_calls_become_ours() {
+        let a = normalize(
+            Verb::Update,
+            "CompanyInfo",
+            obj(json!({"params": {"id": "1", "sync_token": "3", "legal_name": "Acme LLC", "company_addr": {"line1": "1 Main St", "city": "Reno"}, "email": "hi@acme.example"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"id": "1", "sync_token": "3", "fields": {"LegalName": "Acme LLC", "CompanyAddr": {"Line1": "1 Main St", "City": "Reno"}, "Email": {"Address": "hi@acme.example"}}})
+        );
+        let a = normalize(
+            Verb::Update,
+            "Preferences",
+            obj(json!({"params": {"preferences": {"Id": "1", "SyncToken": "0", "AccountingInfoPrefs": {"TrackDepartments": false}}}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"id": "1", "sync_token": "0", "fields": {"AccountingInfoPrefs": {"TrackDepartments": false}}})
+        );
+        let a = normalize(
+            Verb::Update,
+            "Preferences",
+            obj(json!({"SyncToken": "0", "ReportPrefs": {"ReportBasis": "Cash"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"sync_token": "0", "fields": {"ReportPrefs": {"ReportBasis": "Cash"}}})
+        );
     }
 
     #[test]

@@ -300,6 +300,22 @@ pub static TOOLS: &[ToolSpec] = &[
         books::SendArgs
     ),
     tool!(
+        "send_estimate",
+        Role::Bookkeeper,
+        Effect::Send,
+        "Email an estimate to a person outside this server: to `email` (QuickBooks also writes it into the estimate's BillEmail), or to the estimate's own address. Each call sends another email.",
+        books::send_estimate,
+        books::SendEstimateArgs
+    ),
+    tool!(
+        "update_company_settings",
+        Role::Admin,
+        Effect::Update,
+        "Change the company's own settings (admins): its CompanyInfo (name, legal name, addresses, phone, email, website) or its Preferences (class and location tracking, sales-form and email defaults, …). Sparse: fields you omit keep their values; QuickBooks refuses changes to read-only preferences. Reads the SyncToken itself when not given.",
+        books::update_company_settings,
+        books::SettingsArgs
+    ),
+    tool!(
         "delete_entity",
         Role::Admin,
         Effect::Delete,

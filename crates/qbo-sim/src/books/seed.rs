@@ -481,6 +481,7 @@ fn demo_books(profile: &Profile, seed: u64, today: NaiveDate) -> Books {
         "CurrencyPrefs": {"MultiCurrencyEnabled": false, "HomeCurrency": {"value": "USD"}},
         "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": false},
         "domain": "QBO", "sparse": false, "Id": "1", "SyncToken": "0",
+        "MetaData": {"CreateTime": crate::clock::metadata_time(Utc.from_utc_datetime(&start.and_hms_opt(9, 0, 0).unwrap_or_default())), "LastUpdatedTime": crate::clock::metadata_time(Utc.from_utc_datetime(&start.and_hms_opt(9, 0, 0).unwrap_or_default()))},
     });
     books
 }
