@@ -168,6 +168,27 @@ fn merge(into: &mut Value, sent: Value) {
     }
 }
 
+/// Whether two values say the same, reading null and `""` as "not set" (a client library
+/// sends its defaults for what the read left out: `{"value": "USD", "name": ""}`).
+fn same(a: &Value, b: &Value) -> bool {
+    fn set(v: &Value) -> Option<Value> {
+        match v {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::Object(o) => {
+                let kept: Map<String, Value> = o
+                    .iter()
+                    .filter_map(|(k, v)| set(v).map(|v| (k.clone(), v)))
+                    .collect();
+                (!kept.is_empty()).then_some(Value::Object(kept))
+            }
+            Value::Array(items) => Some(Value::Array(items.iter().filter_map(set).collect())),
+            other => Some(other.clone()),
+        }
+    }
+    set(a) == set(b)
+}
+
 /// The value at `Section.Field` (or the whole section).
 fn at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(object, |v, part| v.get(part))
@@ -277,7 +298,8 @@ impl Books {
 
     /// Updates Preferences (SyncToken required; sparse merges each section sent, full keeps
     /// only what is sent). A read-only preference sent with another value than it has is
-    /// refused with 2010; sent unchanged (a read answer sent back) it is accepted.
+    /// refused with 2010; sent unchanged (a read answer sent back, null and `""` read as not set)
+    /// it is accepted.
     pub fn update_preferences(&mut self, body: Value, now: DateTime<Utc>) -> Result<Value, Fault> {
         let object = as_object(body)?;
         for (key, value) in &object {
@@ -304,7 +326,7 @@ impl Books {
         let sent = Value::Object(object.clone());
         for path in PREFERENCES_READ_ONLY {
             if let Some(value) = at(&sent, path)
-                && Some(value) != at(&current, path)
+                && !same(value, at(&current, path).unwrap_or(&Value::Null))
             {
                 return Err(unsupported(
                     path,
