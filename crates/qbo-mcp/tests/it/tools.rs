@@ -549,6 +549,74 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
         s.ends_with(&format!("emailed to ap@moved.example from {COMPANY}.")),
         "{s}"
     );
+    let (s, link) = c
+        .ok(
+            "get_transaction_link",
+            json!({"params": {"entity_type": "invoice", "id": invoice_id}}),
+        )
+        .await;
+    assert_eq!(
+        link["link"],
+        format!("https://qbo.intuit.com/app/invoice?txnId={invoice_id}")
+    );
+    assert!(s.starts_with(&format!("[{COMPANY}] https://")), "{s}");
+    let (_, estimates) = c
+        .ok(
+            "search_estimates",
+            json!({"params": {"criteria": [], "limit": 1}}),
+        )
+        .await;
+    let estimate = estimates["QueryResponse"]["Estimate"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, sent) = c
+        .ok(
+            "send-estimate",
+            json!({"params": {"estimate_id": estimate, "send_to": "buyer@moved.example", "allow_resend": false}}),
+        )
+        .await;
+    assert_eq!(sent["Estimate"]["EmailStatus"], "EmailSent");
+    assert!(
+        s.ends_with(&format!("emailed to buyer@moved.example from {COMPANY}.")),
+        "{s}"
+    );
+    // The company's settings, as Intuit's update_company_info and a Preferences object take
+    // them: Id and SyncToken from the read, only what changes.
+    let (_, read) = c.ok("get_company_info", json!({"params": {}})).await;
+    let (s, info) = c
+        .ok(
+            "update_company_info",
+            json!({"params": {
+                "id": read["CompanyInfo"]["Id"],
+                "sync_token": read["CompanyInfo"]["SyncToken"],
+                "legal_name": "Craig's Design LLC",
+                "company_addr": {"line1": "500 Main St", "city": "Middlefield", "country_sub_division_code": "CA", "postal_code": "94303"},
+                "email": "office@craigs.example",
+                "web_addr": "https://craigs.example"
+            }}),
+        )
+        .await;
+    assert_eq!(info["CompanyInfo"]["LegalName"], "Craig's Design LLC");
+    assert_eq!(info["CompanyInfo"]["CompanyAddr"]["Line1"], "500 Main St");
+    assert_eq!(info["CompanyInfo"]["Email"]["Address"], "office@craigs.example");
+    assert!(s.contains("(CompanyAddr, Email, LegalName, WebAddr changed)"), "{s}");
+    let (_, prefs) = c.ok("get-preferences", json!({"params": {}})).await;
+    let (_, saved) = c
+        .ok(
+            "update_preferences",
+            json!({"params": {"preferences": {
+                "Id": prefs["Preferences"]["Id"],
+                "SyncToken": prefs["Preferences"]["SyncToken"],
+                "SalesFormsPrefs": {"CustomTxnNumbers": true}
+            }}}),
+        )
+        .await;
+    assert_eq!(saved["Preferences"]["SalesFormsPrefs"]["CustomTxnNumbers"], true);
+    assert_eq!(
+        saved["Preferences"]["SalesFormsPrefs"]["AllowDeposit"], true,
+        "the rest of the section stays"
+    );
     let (_, entries) = c
         .ok(
             "search_journal_entries",
