@@ -74,6 +74,18 @@ const REPORTS: &[(&str, &str)] = &[
     ("get_transaction_list", "TransactionList"),
 ];
 
+/// Names Intuit's server registers in its code where its README gives another:
+/// `(code name, README name)`.
+const CODE_NAMES: &[(&str, &str)] = &[("read_invoice", "get_invoice"), ("read_item", "get_item")];
+
+/// The README name of a tool Intuit's code registers under another name.
+pub fn readme_name(name: &str) -> Option<&'static str> {
+    CODE_NAMES
+        .iter()
+        .find(|(code, _)| *code == name)
+        .map(|(_, readme)| *readme)
+}
+
 /// `journal_entry` → `journal_entries`, `class` → `classes`.
 fn plural(snake: &str) -> String {
     if let Some(stem) = snake.strip_suffix('y') {

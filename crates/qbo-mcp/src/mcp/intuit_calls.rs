@@ -110,6 +110,22 @@ pub fn normalize(verb: Verb, entity: &str, mut args: JsonObject) -> Result<JsonO
                 } else if entity == "Invoice" && args.contains_key("line_items") {
                     let fields = invoice_shorthand(&mut args)?;
                     args.insert("fields".into(), fields);
+                } else {
+                    // Intuit's promoted create tools take the entity's fields at the top
+                    // (`{"CustomerRef": …, "Line": […]}`): QuickBooks' names start with a
+                    // capital, this server's arguments never do.
+                    let named: Vec<String> = args
+                        .keys()
+                        .filter(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
+                        .cloned()
+                        .collect();
+                    if !named.is_empty() {
+                        let fields: Map<String, Value> = named
+                            .into_iter()
+                            .filter_map(|k| args.remove(&k).map(|v| (k, v)))
+                            .collect();
+                        args.insert("fields".into(), Value::Object(fields));
+                    }
                 }
             }
         }
@@ -185,24 +201,16 @@ fn search(args: &mut JsonObject) -> Result<(), ToolError> {
     let mut options = Map::new();
     let criteria = match args.remove("criteria") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => list
-            .into_iter()
-            .map(criterion)
-            .collect::<Result<Vec<_>, _>>()?
-            .concat(),
+        Some(Value::Array(list)) => conditions(list, &mut options)?,
         Some(Value::Object(mut record)) => {
-            let filters = record.remove("filters");
+            let filters = record.remove("filters").or_else(|| record.remove("criteria"));
             for key in SEARCH_OPTIONS {
                 if let Some(v) = record.remove(*key) {
                     options.insert((*key).to_owned(), v);
                 }
             }
             let mut list = match filters {
-                Some(Value::Array(f)) => f
-                    .into_iter()
-                    .map(criterion)
-                    .collect::<Result<Vec<_>, _>>()?
-                    .concat(),
+                Some(Value::Array(f)) => conditions(f, &mut options)?,
                 Some(other) => {
                     return Err(ToolError(format!(
                         "`criteria.filters` is a list of {{field, value, operator}}, not {other}."
@@ -231,6 +239,33 @@ fn search(args: &mut JsonObject) -> Result<(), ToolError> {
         args.insert("criteria".into(), Value::Array(criteria));
     }
     Ok(())
+}
+
+/// A criteria list as Intuit's search helper writes it: conditions, with its options as
+/// pseudo-conditions among them (`{field: "limit", value: 5}`, `{field: "asc", …}`,
+/// `{field: "fetchAll", value: true}`, and `{count: true}`), which go to `options`.
+fn conditions(list: Vec<Value>, options: &mut Map<String, Value>) -> Result<Vec<Value>, ToolError> {
+    let mut out = Vec::new();
+    for item in list {
+        if let Some(Value::Bool(count)) = item.get("count")
+            && item.get("field").is_none()
+            && item.as_object().is_some_and(|o| o.len() == 1)
+        {
+            options.insert("count".into(), json!(count));
+            continue;
+        }
+        let option = item
+            .get("field")
+            .or_else(|| item.get("key"))
+            .and_then(Value::as_str)
+            .filter(|f| SEARCH_OPTIONS.contains(f));
+        if let Some(name) = option {
+            options.insert(name.to_owned(), item["value"].clone());
+            continue;
+        }
+        out.extend(criterion(item)?);
+    }
+    Ok(out)
 }
 
 /// One criteria-list element: `{field, value, operator}`, `{key, value}` or `{Field: value}`.
@@ -483,6 +518,46 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a["fields"]["Line"][0]["Amount"], json!(91.0));
+    }
+
+    #[test]
+    fn promoted_and_helper_shapes_become_ours() {
+        let a = normalize(
+            Verb::Create,
+            "Invoice",
+            obj(json!({"CustomerRef": {"value": "1"}, "Line": [], "DocNumber": "7"})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"fields": {"CustomerRef": {"value": "1"}, "Line": [], "DocNumber": "7"}})
+        );
+        let a = normalize(
+            Verb::Search,
+            "Bill",
+            obj(json!({"params": {"criteria": [
+                {"field": "TotalAmt", "value": 5, "operator": ">"},
+                {"field": "desc", "value": "TxnDate"},
+                {"field": "limit", "value": 3},
+                {"field": "fetchAll", "value": true},
+                {"count": true}
+            ]}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"criteria": [{"field": "TotalAmt", "value": 5, "operator": ">"}], "desc": "TxnDate", "limit": 3, "fetch_all": true, "count": true})
+        );
+        let a = normalize(
+            Verb::Search,
+            "Bill",
+            obj(json!({"criteria": {"criteria": [{"field": "Balance", "value": 0, "operator": ">"}], "asc": "DueDate"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"criteria": [{"field": "Balance", "value": 0, "operator": ">"}], "asc": "DueDate"})
+        );
     }
 
     #[test]

@@ -342,10 +342,11 @@ impl Registry {
     }
 
     /// The tool named `name`, whatever the caller's role.
-    /// Intuit's server spells some names with hyphens (`create-vendor`): they find the same
-    /// tool.
+    /// Intuit's server spells some names with hyphens (`create-vendor`), and registers some
+    /// under other names than its README gives (`read_invoice`): they find the same tool.
     pub fn find(&self, name: &str) -> Option<&'static ToolSpec> {
         let name = name.replace('-', "_");
+        let name = super::intuit::readme_name(&name).unwrap_or(&name);
         self.tools.iter().copied().find(|t| t.name == name)
     }
 

@@ -107,9 +107,11 @@ impl<'a> Checked<'a> {
             "{name}: a sentence, not a debug value: {summary}"
         );
         let data = result["structuredContent"].clone();
+        let listed = name.replace('-', "_");
+        let listed = qbo_mcp::mcp::intuit::readme_name(&listed).unwrap_or(&listed);
         let schema = self
             .schemas
-            .get(name.replace('-', "_").as_str())
+            .get(listed)
             .unwrap_or_else(|| panic!("{name} is listed"));
         let errors: Vec<String> = schema.iter_errors(&data).map(|e| e.to_string()).collect();
         assert!(
@@ -539,6 +541,36 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
     .await;
     c.ok("get_invoice", json!({"params": {"id": invoice_id}}))
         .await;
+    // Intuit's code registers `read_invoice` (its README says get_invoice).
+    let (_, read) = c
+        .ok("read_invoice", json!({"params": {"invoice_id": invoice_id}}))
+        .await;
+    assert_eq!(read["Invoice"]["Id"], invoice_id.as_str());
+    // Its promoted create tools take the entity's fields at the top.
+    let (_, promoted) = c
+        .ok(
+            "create_invoice",
+            json!({"CustomerRef": {"value": id}, "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 45, "SalesItemLineDetail": {"ItemRef": {"value": item}, "Qty": 1, "UnitPrice": 45}}], "PrivateNote": "promoted"}),
+        )
+        .await;
+    assert_eq!(promoted["Invoice"]["PrivateNote"], "promoted");
+    c.ok(
+        "delete_invoice",
+        json!({"params": {"invoice_id": promoted["Invoice"]["Id"]}}),
+    )
+    .await;
+    // Its search helper's criteria list carries the options among the conditions.
+    let (_, helper) = c
+        .ok(
+            "search_invoices",
+            json!({"params": {"criteria": [{"field": "TotalAmt", "value": 0, "operator": ">"}, {"field": "desc", "value": "TxnDate"}, {"field": "limit", "value": 2}]}}),
+        )
+        .await;
+    assert_eq!(
+        helper["QueryResponse"]["Invoice"].as_array().unwrap().len(),
+        2,
+        "{helper}"
+    );
     let (s, _) = c
         .ok(
             "send_invoice",
