@@ -1,26 +1,13 @@
-//! The company's settings and estimate sending: CompanyInfo and Preferences updated with their
-//! SyncToken (sparse, full, stale, read-only preferences refused), read back, Preferences in
-//! change data capture; an estimate emailed as an invoice is.
+//! The company's settings and estimate sending: CompanyInfo updated with its SyncToken
+//! (sparse, full, stale), read back and queried; an estimate emailed as an invoice is.
+//! Preferences, with its read-only preferences, is fidelity row 11 (`fidelity.rs`).
 
 use crate::support::*;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn path(rest: &str) -> String {
     format!("/v3/company/{REALM}/{rest}")
-}
-
-async fn changes(sim: &Sim, token: &str, since: &str) -> Value {
-    let response = sim
-        .http
-        .get(sim.url(&path("cdc")))
-        .query(&[("entities", "Preferences,Customer"), ("changedSince", since)])
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("cdc");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
 }
 
 #[tokio::test]
@@ -89,71 +76,6 @@ async fn company_info_is_updated_with_its_sync_token() {
         queried["QueryResponse"]["CompanyInfo"][0]["LegalName"],
         "Craig's Design LLC"
     );
-}
-
-#[tokio::test]
-async fn preferences_are_updated_and_read_only_ones_refused() {
-    let sim = Sim::start().await;
-    let tokens = sim.connect().await;
-    let since = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
-    let before = changes(&sim, &tokens.access, &since).await;
-    assert!(
-        before["CDCResponse"][0]["QueryResponse"][0]
-            .get("Preferences")
-            .is_none(),
-        "unchanged preferences are not reported: {before}"
-    );
-    let (_, read) = sim.get(&tokens.access, &path("preferences")).await;
-    let prefs = read["Preferences"].clone();
-    let token = prefs["SyncToken"].as_str().unwrap().to_owned();
-    let (status, body) = sim
-        .post(
-            &tokens.access,
-            &path("preferences"),
-            &json!({"Id": "1", "SyncToken": token, "sparse": true, "AccountingInfoPrefs": {"TrackDepartments": false}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let saved = &body["Preferences"];
-    assert_eq!(saved["AccountingInfoPrefs"]["TrackDepartments"], false);
-    assert_eq!(
-        saved["AccountingInfoPrefs"]["DepartmentTerminology"],
-        prefs["AccountingInfoPrefs"]["DepartmentTerminology"],
-        "a sparse update keeps the rest of the section"
-    );
-    let (_, again) = sim.get(&tokens.access, &path("preferences")).await;
-    assert_eq!(again["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"], false);
-    let after = changes(&sim, &tokens.access, &since).await;
-    assert_eq!(
-        after["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]
-            ["TrackDepartments"],
-        false,
-        "{after}"
-    );
-    let token = saved["SyncToken"].as_str().unwrap().to_owned();
-    let (status, refused) = sim
-        .post(
-            &tokens.access,
-            &path("preferences"),
-            &json!({"SyncToken": token, "sparse": true, "CurrencyPrefs": {"HomeCurrency": {"value": "EUR"}}}),
-        )
-        .await;
-    assert_eq!((status, fault_code(&refused)), (StatusCode::BAD_REQUEST, "2010"));
-    assert_eq!(refused["Fault"]["Error"][0]["element"], "CurrencyPrefs");
-    // What a read answers, sent back whole (a full update), is accepted.
-    let mut whole = again["Preferences"].clone();
-    whole["ReportPrefs"]["ReportBasis"] = json!("Cash");
-    let (status, body) = sim.post(&tokens.access, &path("preferences"), &whole).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["Preferences"]["ReportPrefs"]["ReportBasis"], "Cash");
-    let (status, stale) = sim
-        .post(
-            &tokens.access,
-            &path("preferences"),
-            &json!({"SyncToken": token, "sparse": true, "ReportPrefs": {"ReportBasis": "Accrual"}}),
-        )
-        .await;
-    assert_eq!((status, fault_code(&stale)), (StatusCode::BAD_REQUEST, "5010"));
 }
 
 #[tokio::test]
