@@ -323,7 +323,10 @@ const LINK_PAGES: &[(&str, &str)] = &[
 /// has open. Sends nothing to QuickBooks.
 pub async fn transaction_link(cx: &ToolContext, args: LinkArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
-    let kind = args.entity_type.to_ascii_lowercase().replace([' ', '-'], "_");
+    let kind = args
+        .entity_type
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_");
     let Some((_, page)) = LINK_PAGES.iter().find(|(k, _)| *k == kind) else {
         let mut known: Vec<&str> = LINK_PAGES.iter().map(|(k, _)| *k).collect();
         known.sort_unstable();
@@ -340,7 +343,8 @@ pub async fn transaction_link(cx: &ToolContext, args: LinkArgs) -> ToolOutcome {
         )));
     }
     let link = format!("https://qbo.intuit.com/app/{page}?txnId={id}");
-    cx.trail.note(json!({ "entity": shortened(&kind), "id": shortened(id) }));
+    cx.trail
+        .note(json!({ "entity": shortened(&kind), "id": shortened(id) }));
     Ok(ToolOutput {
         summary: format!(
             "[{}] {link} — it opens in the company your browser has open: check that QuickBooks shows {} before changing anything.",

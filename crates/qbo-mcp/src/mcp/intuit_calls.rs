@@ -203,7 +203,9 @@ fn search(args: &mut JsonObject) -> Result<(), ToolError> {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) => conditions(list, &mut options)?,
         Some(Value::Object(mut record)) => {
-            let filters = record.remove("filters").or_else(|| record.remove("criteria"));
+            let filters = record
+                .remove("filters")
+                .or_else(|| record.remove("criteria"));
             for key in SEARCH_OPTIONS {
                 if let Some(v) = record.remove(*key) {
                     options.insert((*key).to_owned(), v);

@@ -294,7 +294,11 @@ pub fn output(kind: &str, subject: &str) -> JsonObject {
     let base = answer(kind, subject);
     match kind {
         // A write an approval policy holds answers with its proposal instead (`mcp::approvals`).
-        "create_entity" | "update_entity" | "delete_entity" | "send_invoice" | "send_estimate"
+        "create_entity"
+        | "update_entity"
+        | "delete_entity"
+        | "send_invoice"
+        | "send_estimate"
         | "update_company_settings" => {
             let mut o = JsonObject::new();
             o.insert("type".into(), json!("object"));

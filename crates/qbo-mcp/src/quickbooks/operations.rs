@@ -245,7 +245,10 @@ impl QuickBooks {
     ) -> Result<Answer, QboError> {
         let t = entity_type(entity)?;
         if t.kind == Kind::Settings {
-            return Ok(self.call(realm_id, settings_read(t, realm_id)).await?.into());
+            return Ok(self
+                .call(realm_id, settings_read(t, realm_id))
+                .await?
+                .into());
         }
         let id = entity_id(id)?;
         let r = self

@@ -543,7 +543,10 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
         .await;
     // Intuit's code registers `read_invoice` (its README says get_invoice).
     let (_, read) = c
-        .ok("read_invoice", json!({"params": {"invoice_id": invoice_id}}))
+        .ok(
+            "read_invoice",
+            json!({"params": {"invoice_id": invoice_id}}),
+        )
         .await;
     assert_eq!(read["Invoice"]["Id"], invoice_id.as_str());
     // Its promoted create tools take the entity's fields at the top.
@@ -631,8 +634,14 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
         .await;
     assert_eq!(info["CompanyInfo"]["LegalName"], "Craig's Design LLC");
     assert_eq!(info["CompanyInfo"]["CompanyAddr"]["Line1"], "500 Main St");
-    assert_eq!(info["CompanyInfo"]["Email"]["Address"], "office@craigs.example");
-    assert!(s.contains("(CompanyAddr, Email, LegalName, WebAddr changed)"), "{s}");
+    assert_eq!(
+        info["CompanyInfo"]["Email"]["Address"],
+        "office@craigs.example"
+    );
+    assert!(
+        s.contains("(CompanyAddr, Email, LegalName, WebAddr changed)"),
+        "{s}"
+    );
     let (_, prefs) = c.ok("get-preferences", json!({"params": {}})).await;
     let (_, saved) = c
         .ok(
@@ -644,7 +653,10 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
             }}}),
         )
         .await;
-    assert_eq!(saved["Preferences"]["SalesFormsPrefs"]["CustomTxnNumbers"], true);
+    assert_eq!(
+        saved["Preferences"]["SalesFormsPrefs"]["CustomTxnNumbers"],
+        true
+    );
     assert_eq!(
         saved["Preferences"]["SalesFormsPrefs"]["AllowDeposit"], true,
         "the rest of the section stays"
@@ -723,7 +735,10 @@ async fn company_settings_are_changed_by_admins_and_estimates_are_sent(backend: 
     let c = Checked::new(&server, &root).await;
 
     let (_, before) = c.ok("get_company_info", json!({})).await;
-    let info_token = before["CompanyInfo"]["SyncToken"].as_str().unwrap().to_owned();
+    let info_token = before["CompanyInfo"]["SyncToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (s, info) = c
         .ok(
             "update_company_settings",
@@ -743,7 +758,10 @@ async fn company_settings_are_changed_by_admins_and_estimates_are_sent(backend: 
             json!({"settings": "Preferences", "fields": {"AccountingInfoPrefs": {"TrackDepartments": false}}}),
         )
         .await;
-    assert_eq!(prefs["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"], false);
+    assert_eq!(
+        prefs["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
     assert!(s.contains("(AccountingInfoPrefs changed)"), "{s}");
     let (_, after) = c.ok("get_company_info", json!({})).await;
     assert_eq!(after["CompanyInfo"]["LegalName"], "Craig's Design LLC");
@@ -755,7 +773,10 @@ async fn company_settings_are_changed_by_admins_and_estimates_are_sent(backend: 
         after["CompanyInfo"]["CompanyName"], COMPANY,
         "a sparse update keeps the rest"
     );
-    assert_eq!(after["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"], false);
+    assert_eq!(
+        after["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
     assert_eq!(
         after["Preferences"]["AccountingInfoPrefs"]["DepartmentTerminology"], "Location",
         "a section's other preferences stay"
@@ -767,8 +788,7 @@ async fn company_settings_are_changed_by_admins_and_estimates_are_sent(backend: 
         )
         .await;
     assert_eq!(
-        changed["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]
-            ["TrackDepartments"],
+        changed["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]["TrackDepartments"],
         false,
         "{changed}"
     );
@@ -833,17 +853,12 @@ async fn company_settings_are_changed_by_admins_and_estimates_are_sent(backend: 
         )
         .await;
     assert_eq!(sent["Estimate"]["EmailStatus"], "EmailSent");
-    assert!(
-        s.starts_with(&format!("Estimate {estimate} (")),
-        "{s}"
-    );
+    assert!(s.starts_with(&format!("Estimate {estimate} (")), "{s}");
     assert!(
         s.ends_with(&format!("emailed to buyer@example.com from {COMPANY}.")),
         "{s}"
     );
-    let r = b
-        .refused("send_estimate", json!({"id": "99999"}))
-        .await;
+    let r = b.refused("send_estimate", json!({"id": "99999"})).await;
     assert!(r.contains("code 610"), "{r}");
 
     // Each call is audited with what it did.

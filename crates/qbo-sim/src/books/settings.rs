@@ -129,7 +129,12 @@ fn check_version(entity: &str, current: &Value, object: &Map<String, Value>) -> 
     let Some(token) = text(object, "SyncToken") else {
         return Err(Fault::required("SyncToken"));
     };
-    if current.get("SyncToken").and_then(Value::as_str).unwrap_or("0") != token {
+    if current
+        .get("SyncToken")
+        .and_then(Value::as_str)
+        .unwrap_or("0")
+        != token
+    {
         return Err(Fault::stale_object());
     }
     Ok(())
@@ -248,9 +253,9 @@ impl Books {
                     "text" => value.is_string(),
                     "object" => value.is_object(),
                     "list" => value.is_array(),
-                    "date" => value.as_str().is_some_and(|d| {
-                        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
-                    }),
+                    "date" => value
+                        .as_str()
+                        .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()),
                     "month" => value.as_str().is_some_and(|m| MONTHS.contains(&m)),
                     _ => false,
                 };
@@ -271,9 +276,7 @@ impl Books {
         }
         check_version("CompanyInfo", &Value::Object(current.clone()), &object)?;
         let sparse = is_sparse(&object);
-        let writable = |key: &str| {
-            !SYSTEM.contains(&key) && !COMPANY_INFO_READ_ONLY.contains(&key)
-        };
+        let writable = |key: &str| !SYSTEM.contains(&key) && !COMPANY_INFO_READ_ONLY.contains(&key);
         let mut next: Map<String, Value> = if sparse {
             current
         } else {
@@ -402,14 +405,22 @@ mod tests {
         assert_eq!(got["Country"], "US", "read-only: ignored");
         assert_eq!(got["Email"]["Address"], "a@acme.example");
         assert_eq!(got["SyncToken"], "4");
-        let stale = b.update_company_info(json!({"Id": "1", "SyncToken": "3", "sparse": true}), now);
+        let stale =
+            b.update_company_info(json!({"Id": "1", "SyncToken": "3", "sparse": true}), now);
         assert_eq!(stale.unwrap_err().code, "5010");
         let full = b
-            .update_company_info(json!({"Id": "1", "SyncToken": "4", "CompanyName": "Acme Two"}), now)
+            .update_company_info(
+                json!({"Id": "1", "SyncToken": "4", "CompanyName": "Acme Two"}),
+                now,
+            )
             .unwrap();
-        assert!(full.get("Email").is_none(), "a full update drops what it leaves out");
+        assert!(
+            full.get("Email").is_none(),
+            "a full update drops what it leaves out"
+        );
         assert_eq!(full["Country"], "US");
-        let unnamed = b.update_company_info(json!({"Id": "1", "SyncToken": "5", "LegalName": "x"}), now);
+        let unnamed =
+            b.update_company_info(json!({"Id": "1", "SyncToken": "5", "LegalName": "x"}), now);
         assert_eq!(unnamed.unwrap_err().code, "2020");
         let odd = b.update_company_info(json!({"Id": "1", "SyncToken": "5", "Nope": 1}), now);
         assert_eq!(odd.unwrap_err().code, "2010");
@@ -426,28 +437,45 @@ mod tests {
             )
             .unwrap();
         assert_eq!(got["AccountingInfoPrefs"]["TrackDepartments"], false);
-        assert_eq!(got["AccountingInfoPrefs"]["CustomerTerminology"], "Customers");
+        assert_eq!(
+            got["AccountingInfoPrefs"]["CustomerTerminology"],
+            "Customers"
+        );
         assert_eq!(got["ReportPrefs"]["ReportBasis"], "Accrual");
         let refused = b.update_preferences(
             json!({"SyncToken": "1", "CurrencyPrefs": {"HomeCurrency": {"value": "EUR"}}}),
             now,
         );
         let fault = refused.unwrap_err();
-        assert_eq!((fault.code, fault.element.as_str()), ("2010", "CurrencyPrefs"));
+        assert_eq!(
+            (fault.code, fault.element.as_str()),
+            ("2010", "CurrencyPrefs")
+        );
         // The read answer sent back whole is accepted.
         let back = b.preferences.clone();
         let got = b.update_preferences(back, now).unwrap();
         assert_eq!(got["SyncToken"], "2");
         assert_eq!(
-            b.update_preferences(json!({"ReportPrefs": {}}), now).unwrap_err().code,
+            b.update_preferences(json!({"ReportPrefs": {}}), now)
+                .unwrap_err()
+                .code,
             "2020"
         );
         // A full update drops the writable preferences it does not send.
         let got = b
-            .update_preferences(json!({"SyncToken": "2", "ReportPrefs": {"ReportBasis": "Cash"}}), now)
+            .update_preferences(
+                json!({"SyncToken": "2", "ReportPrefs": {"ReportBasis": "Cash"}}),
+                now,
+            )
             .unwrap();
-        assert!(got.get("AccountingInfoPrefs").is_none_or(|a| a.get("TrackDepartments").is_none()));
-        assert_eq!(got["AccountingInfoPrefs"]["CustomerTerminology"], "Customers");
+        assert!(
+            got.get("AccountingInfoPrefs")
+                .is_none_or(|a| a.get("TrackDepartments").is_none())
+        );
+        assert_eq!(
+            got["AccountingInfoPrefs"]["CustomerTerminology"],
+            "Customers"
+        );
         assert_eq!(got["CurrencyPrefs"]["HomeCurrency"]["value"], "USD");
     }
 }

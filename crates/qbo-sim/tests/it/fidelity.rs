@@ -576,7 +576,10 @@ async fn preferences_changed(sim: &Sim, token: &str, since: &str) -> Value {
     let response = sim
         .http
         .get(sim.url(&path("cdc")))
-        .query(&[("entities", "Preferences,Customer"), ("changedSince", since)])
+        .query(&[
+            ("entities", "Preferences,Customer"),
+            ("changedSince", since),
+        ])
         .bearer_auth(token)
         .send()
         .await
@@ -616,11 +619,13 @@ async fn item_11_preferences_refuse_read_only_changes_and_need_their_sync_token(
         "a sparse update keeps the rest of the section"
     );
     let (_, again) = sim.get(&tokens.access, &path("preferences")).await;
-    assert_eq!(again["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"], false);
+    assert_eq!(
+        again["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
     let after = preferences_changed(&sim, &tokens.access, &since).await;
     assert_eq!(
-        after["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]
-            ["TrackDepartments"],
+        after["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]["TrackDepartments"],
         false,
         "{after}"
     );
@@ -632,7 +637,10 @@ async fn item_11_preferences_refuse_read_only_changes_and_need_their_sync_token(
             &json!({"SyncToken": token, "sparse": true, "CurrencyPrefs": {"HomeCurrency": {"value": "EUR"}}}),
         )
         .await;
-    assert_eq!((status, fault_code(&refused)), (StatusCode::BAD_REQUEST, "2010"));
+    assert_eq!(
+        (status, fault_code(&refused)),
+        (StatusCode::BAD_REQUEST, "2010")
+    );
     assert_eq!(refused["Fault"]["Error"][0]["element"], "CurrencyPrefs");
     // What a read answers, sent back whole (a full update), is accepted.
     let mut whole = again["Preferences"].clone();
@@ -647,5 +655,8 @@ async fn item_11_preferences_refuse_read_only_changes_and_need_their_sync_token(
             &json!({"SyncToken": token, "sparse": true, "ReportPrefs": {"ReportBasis": "Accrual"}}),
         )
         .await;
-    assert_eq!((status, fault_code(&stale)), (StatusCode::BAD_REQUEST, "5010"));
+    assert_eq!(
+        (status, fault_code(&stale)),
+        (StatusCode::BAD_REQUEST, "5010")
+    );
 }

@@ -16,7 +16,10 @@ async fn company_info_is_updated_with_its_sync_token() {
     let tokens = sim.connect().await;
     let info_path = path(&format!("companyinfo/{REALM}"));
     let (_, before) = sim.get(&tokens.access, &info_path).await;
-    let token = before["CompanyInfo"]["SyncToken"].as_str().unwrap().to_owned();
+    let token = before["CompanyInfo"]["SyncToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = sim
         .post(
             &tokens.access,
@@ -27,13 +30,15 @@ async fn company_info_is_updated_with_its_sync_token() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["CompanyInfo"]["LegalName"], "Craig's Design LLC");
     assert_eq!(body["CompanyInfo"]["Country"], "US", "read-only: ignored");
-    let next = body["CompanyInfo"]["SyncToken"].as_str().unwrap().to_owned();
+    let next = body["CompanyInfo"]["SyncToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(next, token);
     let (_, read) = sim.get(&tokens.access, &info_path).await;
     assert_eq!(read["CompanyInfo"]["LegalName"], "Craig's Design LLC");
     assert_eq!(
-        read["CompanyInfo"]["CompanyName"],
-        before["CompanyInfo"]["CompanyName"],
+        read["CompanyInfo"]["CompanyName"], before["CompanyInfo"]["CompanyName"],
         "a sparse update keeps the rest"
     );
     // The same requestid again is answered as the first time, not applied twice.
@@ -44,7 +49,10 @@ async fn company_info_is_updated_with_its_sync_token() {
             &json!({"Id": "1", "SyncToken": token, "sparse": true, "LegalName": "Craig's Design LLC"}),
         )
         .await;
-    assert_eq!((status, &again["CompanyInfo"]["SyncToken"]), (StatusCode::OK, &json!(next)));
+    assert_eq!(
+        (status, &again["CompanyInfo"]["SyncToken"]),
+        (StatusCode::OK, &json!(next))
+    );
     let (status, stale) = sim
         .post(
             &tokens.access,
@@ -52,7 +60,10 @@ async fn company_info_is_updated_with_its_sync_token() {
             &json!({"Id": "1", "SyncToken": token, "sparse": true, "LegalName": "Late"}),
         )
         .await;
-    assert_eq!((status, fault_code(&stale)), (StatusCode::BAD_REQUEST, "5010"));
+    assert_eq!(
+        (status, fault_code(&stale)),
+        (StatusCode::BAD_REQUEST, "5010")
+    );
     let (_, missing) = sim
         .post(
             &tokens.access,
@@ -69,9 +80,7 @@ async fn company_info_is_updated_with_its_sync_token() {
         )
         .await;
     assert_eq!(fault_code(&unknown), "2010");
-    let (_, queried) = sim
-        .query(&tokens.access, "SELECT * FROM CompanyInfo")
-        .await;
+    let (_, queried) = sim.query(&tokens.access, "SELECT * FROM CompanyInfo").await;
     assert_eq!(
         queried["QueryResponse"]["CompanyInfo"][0]["LegalName"],
         "Craig's Design LLC"
@@ -98,7 +107,10 @@ async fn estimates_can_be_sent() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["Estimate"]["EmailStatus"], "EmailSent");
-    assert_eq!(body["Estimate"]["BillEmail"]["Address"], "buyer@example.com");
+    assert_eq!(
+        body["Estimate"]["BillEmail"]["Address"],
+        "buyer@example.com"
+    );
     assert_eq!(body["Estimate"]["DeliveryInfo"]["DeliveryType"], "Email");
     let (_, made) = sim
         .post(
