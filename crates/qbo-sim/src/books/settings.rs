@@ -287,11 +287,11 @@ impl Books {
                 next.insert(key, value);
             }
         }
-        if !next
+        let named = next
             .get("CompanyName")
             .and_then(Value::as_str)
-            .is_some_and(|n| !n.trim().is_empty())
-        {
+            .is_some_and(|n| !n.trim().is_empty());
+        if !named {
             return Err(Fault::required("CompanyName"));
         }
         touch(&mut next, now);
@@ -380,15 +380,16 @@ mod tests {
     use super::*;
 
     fn books() -> Books {
-        let mut books = Books::default();
-        books.company_info = json!({"CompanyName": "Acme", "Country": "US", "Email": {"Address": "a@acme.example"}, "Id": "1", "SyncToken": "3"});
-        books.preferences = json!({
-            "AccountingInfoPrefs": {"TrackDepartments": true, "CustomerTerminology": "Customers"},
-            "ReportPrefs": {"ReportBasis": "Accrual"},
-            "CurrencyPrefs": {"HomeCurrency": {"value": "USD"}},
-            "Id": "1", "SyncToken": "0",
-        });
-        books
+        Books {
+            company_info: json!({"CompanyName": "Acme", "Country": "US", "Email": {"Address": "a@acme.example"}, "Id": "1", "SyncToken": "3"}),
+            preferences: json!({
+                "AccountingInfoPrefs": {"TrackDepartments": true, "CustomerTerminology": "Customers"},
+                "ReportPrefs": {"ReportBasis": "Accrual"},
+                "CurrencyPrefs": {"HomeCurrency": {"value": "USD"}},
+                "Id": "1", "SyncToken": "0",
+            }),
+            ..Default::default()
+        }
     }
 
     #[test]
