@@ -327,6 +327,22 @@ pub static TOOLS: &[ToolSpec] = &[
         books::SendArgs
     ),
     tool!(
+        "send_estimate",
+        Role::Bookkeeper,
+        Effect::Send,
+        "Email an estimate to a person outside this server: to `email` (QuickBooks also writes it into the estimate's BillEmail), or to the estimate's own address. Each call sends another email.",
+        books::send_estimate,
+        books::SendEstimateArgs
+    ),
+    tool!(
+        "update_company_settings",
+        Role::Admin,
+        Effect::Update,
+        "Change the company's own settings (admins): its CompanyInfo (name, legal name, addresses, phone, email, website) or its Preferences (class and location tracking, sales-form and email defaults, …). Sparse: fields you omit keep their values; QuickBooks refuses changes to read-only preferences. Reads the SyncToken itself when not given.",
+        books::update_company_settings,
+        books::SettingsArgs
+    ),
+    tool!(
         "delete_entity",
         Role::Admin,
         Effect::Delete,
@@ -353,10 +369,11 @@ impl Registry {
     }
 
     /// The tool named `name`, whatever the caller's role.
-    /// Intuit's server spells some names with hyphens (`create-vendor`): they find the same
-    /// tool.
+    /// Intuit's server spells some names with hyphens (`create-vendor`), and registers some
+    /// under other names than its README gives (`read_invoice`): they find the same tool.
     pub fn find(&self, name: &str) -> Option<&'static ToolSpec> {
         let name = name.replace('-', "_");
+        let name = super::intuit::readme_name(&name).unwrap_or(&name);
         self.tools.iter().copied().find(|t| t.name == name)
     }
 

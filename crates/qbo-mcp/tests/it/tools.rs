@@ -107,9 +107,11 @@ impl<'a> Checked<'a> {
             "{name}: a sentence, not a debug value: {summary}"
         );
         let data = result["structuredContent"].clone();
+        let listed = name.replace('-', "_");
+        let listed = qbo_mcp::mcp::intuit::readme_name(&listed).unwrap_or(&listed);
         let schema = self
             .schemas
-            .get(name.replace('-', "_").as_str())
+            .get(listed)
             .unwrap_or_else(|| panic!("{name} is listed"));
         let errors: Vec<String> = schema.iter_errors(&data).map(|e| e.to_string()).collect();
         assert!(
@@ -134,7 +136,7 @@ impl<'a> Checked<'a> {
 fn expected_annotations(name: &str) -> (bool, bool, bool, bool) {
     let verb = name.split('_').next().unwrap();
     match (name, verb) {
-        ("send_invoice", _) => (false, false, false, true),
+        ("send_invoice" | "send_estimate", _) => (false, false, false, true),
         (_, "create" | "attach" | "upload") => (false, false, false, false),
         (_, "update") => (false, false, true, false),
         (_, "delete") => (false, true, true, false),
@@ -253,10 +255,14 @@ async fn tools_list_tells_a_model_everything_on_both_profiles(backend: Backend) 
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     for extra in [
         "send_invoice",
+        "send_estimate",
         "changes_since",
         "query",
         "get_preferences",
         "get_report",
+        "update_company_info",
+        "update_preferences",
+        "get_transaction_link",
     ] {
         assert!(names.contains(&extra), "{extra} in {names:?}");
     }
@@ -538,6 +544,39 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
     .await;
     c.ok("get_invoice", json!({"params": {"id": invoice_id}}))
         .await;
+    // Intuit's code registers `read_invoice` (its README says get_invoice).
+    let (_, read) = c
+        .ok(
+            "read_invoice",
+            json!({"params": {"invoice_id": invoice_id}}),
+        )
+        .await;
+    assert_eq!(read["Invoice"]["Id"], invoice_id.as_str());
+    // Its promoted create tools take the entity's fields at the top.
+    let (_, promoted) = c
+        .ok(
+            "create_invoice",
+            json!({"CustomerRef": {"value": id}, "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 45, "SalesItemLineDetail": {"ItemRef": {"value": item}, "Qty": 1, "UnitPrice": 45}}], "PrivateNote": "promoted"}),
+        )
+        .await;
+    assert_eq!(promoted["Invoice"]["PrivateNote"], "promoted");
+    c.ok(
+        "delete_invoice",
+        json!({"params": {"invoice_id": promoted["Invoice"]["Id"]}}),
+    )
+    .await;
+    // Its search helper's criteria list carries the options among the conditions.
+    let (_, helper) = c
+        .ok(
+            "search_invoices",
+            json!({"params": {"criteria": [{"field": "TotalAmt", "value": 0, "operator": ">"}, {"field": "desc", "value": "TxnDate"}, {"field": "limit", "value": 2}]}}),
+        )
+        .await;
+    assert_eq!(
+        helper["QueryResponse"]["Invoice"].as_array().unwrap().len(),
+        2,
+        "{helper}"
+    );
     let (s, _) = c
         .ok(
             "send_invoice",
@@ -547,6 +586,83 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
     assert!(
         s.ends_with(&format!("emailed to ap@moved.example from {COMPANY}.")),
         "{s}"
+    );
+    let (s, link) = c
+        .ok(
+            "get_transaction_link",
+            json!({"params": {"entity_type": "invoice", "id": invoice_id}}),
+        )
+        .await;
+    assert_eq!(
+        link["link"],
+        format!("https://qbo.intuit.com/app/invoice?txnId={invoice_id}")
+    );
+    assert!(s.starts_with(&format!("[{COMPANY}] https://")), "{s}");
+    let (_, estimates) = c
+        .ok(
+            "search_estimates",
+            json!({"params": {"criteria": [], "limit": 1}}),
+        )
+        .await;
+    let estimate = estimates["QueryResponse"]["Estimate"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, sent) = c
+        .ok(
+            "send-estimate",
+            json!({"params": {"estimate_id": estimate, "send_to": "buyer@moved.example", "allow_resend": false}}),
+        )
+        .await;
+    assert_eq!(sent["Estimate"]["EmailStatus"], "EmailSent");
+    assert!(
+        s.ends_with(&format!("emailed to buyer@moved.example from {COMPANY}.")),
+        "{s}"
+    );
+    // The company's settings, as Intuit's update_company_info and a Preferences object take
+    // them: Id and SyncToken from the read, only what changes.
+    let (_, read) = c.ok("get_company_info", json!({"params": {}})).await;
+    let (s, info) = c
+        .ok(
+            "update_company_info",
+            json!({"params": {
+                "id": read["CompanyInfo"]["Id"],
+                "sync_token": read["CompanyInfo"]["SyncToken"],
+                "legal_name": "Craig's Design LLC",
+                "company_addr": {"line1": "500 Main St", "city": "Middlefield", "country_sub_division_code": "CA", "postal_code": "94303"},
+                "email": "office@craigs.example",
+                "web_addr": "https://craigs.example"
+            }}),
+        )
+        .await;
+    assert_eq!(info["CompanyInfo"]["LegalName"], "Craig's Design LLC");
+    assert_eq!(info["CompanyInfo"]["CompanyAddr"]["Line1"], "500 Main St");
+    assert_eq!(
+        info["CompanyInfo"]["Email"]["Address"],
+        "office@craigs.example"
+    );
+    assert!(
+        s.contains("(CompanyAddr, Email, LegalName, WebAddr changed)"),
+        "{s}"
+    );
+    let (_, prefs) = c.ok("get-preferences", json!({"params": {}})).await;
+    let (_, saved) = c
+        .ok(
+            "update_preferences",
+            json!({"params": {"preferences": {
+                "Id": prefs["Preferences"]["Id"],
+                "SyncToken": prefs["Preferences"]["SyncToken"],
+                "SalesFormsPrefs": {"CustomTxnNumbers": true}
+            }}}),
+        )
+        .await;
+    assert_eq!(
+        saved["Preferences"]["SalesFormsPrefs"]["CustomTxnNumbers"],
+        true
+    );
+    assert_eq!(
+        saved["Preferences"]["SalesFormsPrefs"]["AllowDeposit"], true,
+        "the rest of the section stays"
     );
     let (_, entries) = c
         .ok(
@@ -603,6 +719,175 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
         )
         .await;
     assert!(r.contains("customr"), "{r}");
+}
+
+on_both_backends!(company_settings_are_changed_by_admins_and_estimates_are_sent);
+
+/// `update_company_settings` (admins) changes CompanyInfo and Preferences, which then read
+/// back changed; a stale SyncToken given by the caller is QuickBooks' 5010; a bookkeeper is
+/// refused before anything is sent and may not reach the settings through `update_entity`,
+/// but sends an estimate with `send_estimate`; every call is audited with what it did.
+async fn company_settings_are_changed_by_admins_and_estimates_are_sent(backend: Backend) {
+    let db = TestDb::fresh(backend).await;
+    let server = TestServer::builder(&db).start().await;
+    let admin = first_admin(&server).await;
+    connect_demo_company(&server, &admin, REALM, "craig@craigsdesign.example").await;
+    crate::people::add_person(&admin, "bea", "bookkeeper").await;
+    let root = personal_token(&db, "root").await;
+    let bea = personal_token(&db, "bea").await;
+    let c = Checked::new(&server, &root).await;
+
+    let (_, before) = c.ok("get_company_info", json!({})).await;
+    let info_token = before["CompanyInfo"]["SyncToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, info) = c
+        .ok(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "fields": {"LegalName": "Craig's Design LLC", "PrimaryPhone": {"FreeFormNumber": "(555) 555-0199"}}}),
+        )
+        .await;
+    assert_eq!(info["CompanyInfo"]["LegalName"], "Craig's Design LLC");
+    assert_eq!(
+        s,
+        format!(
+            "CompanyInfo 1 ({COMPANY}) updated in {COMPANY} (LegalName, PrimaryPhone changed)."
+        )
+    );
+    let (s, prefs) = c
+        .ok(
+            "update_company_settings",
+            json!({"settings": "Preferences", "fields": {"AccountingInfoPrefs": {"TrackDepartments": false}}}),
+        )
+        .await;
+    assert_eq!(
+        prefs["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
+    assert!(s.contains("(AccountingInfoPrefs changed)"), "{s}");
+    let (_, after) = c.ok("get_company_info", json!({})).await;
+    assert_eq!(after["CompanyInfo"]["LegalName"], "Craig's Design LLC");
+    assert_eq!(
+        after["CompanyInfo"]["PrimaryPhone"]["FreeFormNumber"],
+        "(555) 555-0199"
+    );
+    assert_eq!(
+        after["CompanyInfo"]["CompanyName"], COMPANY,
+        "a sparse update keeps the rest"
+    );
+    assert_eq!(
+        after["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
+    assert_eq!(
+        after["Preferences"]["AccountingInfoPrefs"]["DepartmentTerminology"], "Location",
+        "a section's other preferences stay"
+    );
+    let (_, changed) = c
+        .ok(
+            "changes_since",
+            json!({"entities": ["Preferences"], "since": (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string()}),
+        )
+        .await;
+    assert_eq!(
+        changed["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]["TrackDepartments"],
+        false,
+        "{changed}"
+    );
+
+    // The caller's own SyncToken, gone stale: QuickBooks' 5010, not retried.
+    let r = c
+        .refused(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "sync_token": info_token, "fields": {"LegalName": "Late"}}),
+        )
+        .await;
+    assert!(r.contains("code 5010"), "{r}");
+    // Read-only preferences are QuickBooks' to refuse.
+    let r = c
+        .refused(
+            "update_company_settings",
+            json!({"settings": "Preferences", "fields": {"CurrencyPrefs": {"HomeCurrency": {"value": "EUR"}}}}),
+        )
+        .await;
+    assert!(r.contains("code 2010"), "{r}");
+    let r = c
+        .refused(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "fields": {"Id": "1", "LegalName": "x"}}),
+        )
+        .await;
+    assert!(r.contains("sync_token"), "{r}");
+
+    // A bookkeeper: not the company's settings, by either tool; estimates, yes.
+    let tools = list_tools(&server, &bea).await;
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"send_estimate") && !names.contains(&"update_company_settings"));
+    let b = Checked::new(&server, &bea).await;
+    let r = b
+        .refused(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "fields": {"LegalName": "Bea's"}}),
+        )
+        .await;
+    assert!(r.contains("needs the admin role"), "{r}");
+    let r = b
+        .refused(
+            "update_entity",
+            json!({"entity": "CompanyInfo", "id": "1", "fields": {"LegalName": "Bea's"}}),
+        )
+        .await;
+    assert!(r.contains("update_company_settings"), "{r}");
+    let (_, estimates) = b
+        .ok(
+            "query",
+            json!({"query": "SELECT * FROM Estimate", "limit": 1}),
+        )
+        .await;
+    let estimate = estimates["QueryResponse"]["Estimate"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, sent) = b
+        .ok(
+            "send_estimate",
+            json!({"id": estimate, "email": "buyer@example.com"}),
+        )
+        .await;
+    assert_eq!(sent["Estimate"]["EmailStatus"], "EmailSent");
+    assert!(s.starts_with(&format!("Estimate {estimate} (")), "{s}");
+    assert!(
+        s.ends_with(&format!("emailed to buyer@example.com from {COMPANY}.")),
+        "{s}"
+    );
+    let r = b.refused("send_estimate", json!({"id": "99999"})).await;
+    assert!(r.contains("code 610"), "{r}");
+
+    // Each call is audited with what it did.
+    let audit: Value = admin
+        .call(reqwest::Method::GET, "/api/v1/audit?action=tool.call", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    let of = |tool: &str| {
+        entries
+            .iter()
+            .find(|e| e["tool"] == tool && e["outcome"] == "ok")
+            .unwrap_or_else(|| panic!("an ok {tool} entry in {audit}"))
+    };
+    let sent = of("send_estimate");
+    assert_eq!(sent["details"]["entity"], "Estimate", "{sent}");
+    assert_eq!(sent["details"]["id"], estimate.as_str(), "{sent}");
+    assert_eq!(sent["details"]["send_to"], "buyer@example.com", "{sent}");
+    let settings = entries
+        .iter()
+        .filter(|e| e["tool"] == "update_company_settings" && e["outcome"] == "ok")
+        .map(|e| e["details"]["entity"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>();
+    assert_eq!(settings, ["Preferences", "CompanyInfo"], "{audit}");
 }
 
 on_both_backends!(a_stale_sync_token_the_server_read_is_read_again_once);

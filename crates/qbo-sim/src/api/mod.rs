@@ -39,7 +39,11 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/v3/company/{realm}/reports/{report}", get(report))
         .route("/v3/company/{realm}/cdc", get(change_data_capture))
         .route("/v3/company/{realm}/batch", post(batch_request))
-        .route("/v3/company/{realm}/preferences", get(preferences))
+        .route(
+            "/v3/company/{realm}/preferences",
+            get(preferences).post(update_preferences),
+        )
+        .route("/v3/company/{realm}/companyinfo", post(update_company_info))
         .route("/v3/company/{realm}/companyinfo/{id}", get(company_info))
         .route("/v3/company/{realm}/{entity}", post(write))
         .route("/v3/company/{realm}/{entity}/{id}", get(read))
@@ -349,6 +353,86 @@ async fn preferences(
     };
     let body = pass.entity_body("Preferences", &pass.company.books.read().preferences);
     pass.json(body)
+}
+
+/// Which of the company's singletons a settings write changes.
+#[derive(Debug, Clone, Copy)]
+enum Singleton {
+    CompanyInfo,
+    Preferences,
+}
+
+/// `POST /companyinfo` and `POST /preferences`: a write of a singleton, once per `requestid`.
+/// A Preferences change is announced by webhook (Intuit's list names Preferences, not
+/// CompanyInfo).
+async fn update_singleton(
+    state: Arc<SimState>,
+    realm: String,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+    which: Singleton,
+) -> Response {
+    let pass = match gate(&state, &realm, &headers, &params, CallKind::Write).await {
+        Ok(pass) => pass,
+        Err(response) => return response,
+    };
+    if let Some(other) = params
+        .get("operation")
+        .map(String::as_str)
+        .filter(|o| *o != "update")
+    {
+        return pass.fault(Fault::unsupported(other));
+    }
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return pass.fault(Fault::validation(
+                "2010",
+                "Request has invalid or unsupported property",
+                format!("Request body is not valid JSON: {error}"),
+            ));
+        }
+    };
+    let now = state.clock.now();
+    let mut changes = Vec::new();
+    let response = write_once(&pass, &params, |books| {
+        let (name, saved) = match which {
+            Singleton::CompanyInfo => ("CompanyInfo", books.update_company_info(parsed, now)?),
+            Singleton::Preferences => {
+                let saved = books.update_preferences(parsed, now)?;
+                changes.push(Change {
+                    entity: "Preferences",
+                    id: fields::text(&saved, "Id").unwrap_or("1").to_owned(),
+                    operation: "Update",
+                });
+                ("Preferences", saved)
+            }
+        };
+        Ok(pass.entity_body(name, &saved))
+    });
+    webhooks::notify(&state, &realm, changes);
+    response
+}
+
+async fn update_company_info(
+    State(state): State<Arc<SimState>>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    update_singleton(state, realm, params, headers, body, Singleton::CompanyInfo).await
+}
+
+async fn update_preferences(
+    State(state): State<Arc<SimState>>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    update_singleton(state, realm, params, headers, body, Singleton::Preferences).await
 }
 
 /// Applies a write once per `requestid`, storing the answer; then maybe fails the answer

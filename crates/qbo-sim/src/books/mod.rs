@@ -8,6 +8,7 @@ pub mod fields;
 pub mod ledger;
 pub mod schema;
 pub mod seed;
+mod settings;
 mod writes;
 
 pub use attachables::Upload;

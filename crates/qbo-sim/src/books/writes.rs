@@ -827,7 +827,7 @@ impl Books {
                         }
                     }
                 }
-                if entity.name == "Invoice" {
+                if matches!(entity.name, "Invoice" | "Estimate") {
                     object
                         .entry("EmailStatus")
                         .or_insert(Value::String("NotSet".into()));

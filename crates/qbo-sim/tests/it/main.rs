@@ -11,4 +11,5 @@ mod oauth;
 mod queries;
 mod query_props;
 mod reports;
+mod settings;
 mod support;

@@ -571,3 +571,42 @@ def test_item_10_smaller_rules(sim):
 
     found = Customer.query("select * from Customer where displayname = 'Sparse As Text Ltd' startposition 0", qb=qb)
     assert [c.Id for c in found] == [made.Id]
+
+
+from quickbooks.objects.company_info import CompanyInfo
+from quickbooks.objects.estimate import Estimate
+from quickbooks.objects.preferences import Preferences
+
+
+def test_company_settings_and_estimate_sending(sim):
+    """python-quickbooks' CompanyInfo and Preferences `save` (a full update of what was read)
+    and `Estimate.send`, as docs/simulator.md's fidelity row 12 describes them."""
+    client = connect(sim)
+    qb = quickbooks(sim, client)
+
+    info = CompanyInfo.get(REALM, qb=qb)
+    info.LegalName = "Craig's Design LLC"
+    saved = info.save(qb=qb)
+    assert saved.LegalName == "Craig's Design LLC"
+    assert int(saved.SyncToken) == int(info.SyncToken) + 1
+    assert CompanyInfo.get(REALM, qb=qb).LegalName == "Craig's Design LLC"
+    info.LegalName = "Too late"  # still at the old SyncToken
+    assert refused(lambda: info.save(qb=qb)).error_code == 5010
+
+    prefs = Preferences.get(qb=qb)
+    prefs.AccountingInfoPrefs.TrackDepartments = False
+    saved = prefs.save(qb=qb)
+    assert saved.AccountingInfoPrefs.TrackDepartments is False
+    assert Preferences.get(qb=qb).AccountingInfoPrefs.TrackDepartments is False
+    changed = change_data_capture([Preferences], recent(), qb=qb)
+    assert changed.Preferences[0].AccountingInfoPrefs.TrackDepartments is False
+
+    fresh = Preferences.get(qb=qb)
+    fresh.CurrencyPrefs.HomeCurrency.value = "EUR"  # read-only: QuickBooks refuses it
+    assert refused(lambda: fresh.save(qb=qb)).error_code == 2010
+
+    estimate = Estimate.all(max_results=1, qb=qb)[0]
+    estimate.send(qb=qb, send_to="buyer@example.com")
+    sent = Estimate.get(estimate.Id, qb=qb)
+    assert sent.EmailStatus == "EmailSent"
+    assert sent.BillEmail.Address == "buyer@example.com"
