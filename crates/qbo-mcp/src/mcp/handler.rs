@@ -145,7 +145,11 @@ impl ServerHandler for McpHandler {
             }
             // Durable before the result is returned (docs/reference.md, "Audit"): no record,
             // no result.
-            None => audit::record_now(&self.state.db, &entry)
+            // Committed with whatever other calls' entries are waiting at the same moment.
+            None => self
+                .state
+                .audit
+                .record(entry)
                 .await
                 .map_err(|e| {
                     tracing::error!(error = %e, "cannot record a tool call");

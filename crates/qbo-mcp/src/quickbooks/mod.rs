@@ -16,6 +16,7 @@ pub mod intuit;
 pub mod names;
 pub mod operations;
 pub mod pacing;
+pub mod single_flight;
 pub mod store;
 pub mod tokens;
 
@@ -105,6 +106,8 @@ pub struct QuickBooks {
     oauth: intuit::IntuitOAuth,
     http: reqwest::Client,
     pacer: pacing::Pacer,
+    /// Identical reads in flight, shared (`single_flight`).
+    flights: single_flight::Flights,
     /// Opened access tokens by realm id (`tokens`).
     access_cache: tokens::Cache,
     /// `{public_url}/quickbooks/callback`.
@@ -132,6 +135,7 @@ impl QuickBooks {
         Ok(Self {
             pacer: pacing::Pacer::new(db.clone(), pacing::PacingConfig::default()),
             access_cache: tokens::Cache::default(),
+            flights: single_flight::Flights::default(),
             db,
             sealer,
             oauth,

@@ -6,6 +6,7 @@ mod harness;
 
 mod assistants;
 mod audit;
+mod call_path;
 mod companies;
 mod conformance;
 mod connections;
