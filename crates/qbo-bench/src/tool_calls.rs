@@ -78,7 +78,10 @@ pub fn team_call(n: u64) -> (&'static str, Value) {
         0..=32 => {
             // Customers 1..=29, skewed towards the first ones.
             let id = 1 + (u * u * 29.0) as u64;
-            ("get_entity", json!({"entity": "Customer", "id": id.to_string()}))
+            (
+                "get_entity",
+                json!({"entity": "Customer", "id": id.to_string()}),
+            )
         }
         33..=57 => {
             let queries = [
@@ -88,7 +91,10 @@ pub fn team_call(n: u64) -> (&'static str, Value) {
                 "SELECT * FROM Bill ORDERBY TxnDate DESC MAXRESULTS 20",
                 "SELECT COUNT(*) FROM Invoice",
             ];
-            ("query", json!({"query": queries[(u * queries.len() as f64) as usize]}))
+            (
+                "query",
+                json!({"query": queries[(u * queries.len() as f64) as usize]}),
+            )
         }
         58..=77 => {
             let reports = [
@@ -97,10 +103,16 @@ pub fn team_call(n: u64) -> (&'static str, Value) {
                 json!({"report": "BalanceSheet"}),
                 json!({"report": "AgedReceivables"}),
             ];
-            ("run_report", reports[(u * reports.len() as f64) as usize].clone())
+            (
+                "run_report",
+                reports[(u * reports.len() as f64) as usize].clone(),
+            )
         }
         78..=89 => ("get_company_info", json!({})),
-        _ => ("query", json!({"query": "SELECT * FROM Account WHERE Active = true"})),
+        _ => (
+            "query",
+            json!({"query": "SELECT * FROM Account WHERE Active = true"}),
+        ),
     }
 }
 
@@ -219,7 +231,10 @@ async fn audit_commits(http: &reqwest::Client, base: &str) -> (f64, f64) {
             .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (counter("audit_commits_total "), counter("audit_entries_total "))
+    (
+        counter("audit_commits_total "),
+        counter("audit_entries_total "),
+    )
 }
 
 /// Accounting API requests the simulator has served so far.

@@ -70,8 +70,11 @@ impl GroupCommit {
             at: now(),
             durable,
         };
-        let unwritten =
-            || AppError::internal(anyhow::anyhow!("the audit writer stopped before the commit"));
+        let unwritten = || {
+            AppError::internal(anyhow::anyhow!(
+                "the audit writer stopped before the commit"
+            ))
+        };
         queue.send(waiting).map_err(|_| unwritten())?;
         match committed.await {
             Ok(Ok(())) => Ok(()),

@@ -259,7 +259,11 @@ impl QuickBooks {
 
     /// A read, sent once for every identical read of the company asked while it is in
     /// flight (`single_flight`).
-    async fn read(&self, realm_id: &str, request: ApiRequest) -> Result<super::ApiResponse, QboError> {
+    async fn read(
+        &self,
+        realm_id: &str,
+        request: ApiRequest,
+    ) -> Result<super::ApiResponse, QboError> {
         self.flights
             .read(realm_id, &request, || self.call(realm_id, request.clone()))
             .await

@@ -20,8 +20,8 @@ use futures::FutureExt as _;
 use futures::future::Shared;
 use tokio::sync::oneshot;
 
-use super::api::{ApiRequest, ApiResponse};
 use super::QboError;
+use super::api::{ApiRequest, ApiResponse};
 
 /// What a flight lands with, shared by everyone on it.
 type Landing = Arc<Result<ApiResponse, QboError>>;
@@ -127,9 +127,7 @@ impl Flights {
                     Some((_, joined)) => Err(joined.clone()),
                     None => {
                         let (sender, receiver) = oneshot::channel();
-                        let id = self
-                            .next
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         map.insert(key.clone(), (id, receiver.shared()));
                         Ok((sender, id))
                     }
@@ -158,9 +156,7 @@ impl Flights {
             let landing = Arc::new(landed);
             return match sender.send(landing.clone()) {
                 Ok(()) => copied(&landing),
-                Err(_) => {
-                    Arc::try_unwrap(landing).unwrap_or_else(|shared| copied(&shared))
-                }
+                Err(_) => Arc::try_unwrap(landing).unwrap_or_else(|shared| copied(&shared)),
             };
         }
     }

@@ -25,7 +25,13 @@ on_both_backends!(
 
 /// Posts `tools/call`; the JSON-RPC answer, or `None` when the server gave none (the
 /// connection broke: the process died).
-async fn call(http: &reqwest::Client, base: &str, token: &str, name: &str, args: Value) -> Option<Value> {
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+    args: Value,
+) -> Option<Value> {
     let r = http
         .post(format!("{base}/mcp"))
         .bearer_auth(token)
@@ -81,8 +87,19 @@ async fn identical_reads_in_flight_cost_one_request_and_are_audited_for_each_cal
     ];
     let http = client();
     // A first read, so the access token is fresh and nothing else is sent meanwhile.
-    let warm = call(&http, &server.url, &tokens[0].1, "get_company_info", json!({})).await;
-    assert_eq!(warm.as_ref().map(|w| &w["result"]["isError"]), Some(&json!(false)), "{warm:?}");
+    let warm = call(
+        &http,
+        &server.url,
+        &tokens[0].1,
+        "get_company_info",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        warm.as_ref().map(|w| &w["result"]["isError"]),
+        Some(&json!(false)),
+        "{warm:?}"
+    );
     sim_config(&sim, json!({"latency_ms": 1500})).await;
 
     let at_once = |args: Value| {
@@ -91,9 +108,7 @@ async fn identical_reads_in_flight_cost_one_request_and_are_audited_for_each_cal
             let (http, base, (who, token)) =
                 (http.clone(), server.url.clone(), tokens[i % 2].clone());
             let args = args.clone();
-            calls.spawn(async move {
-                (who, call(&http, &base, &token, "get_entity", args).await)
-            });
+            calls.spawn(async move { (who, call(&http, &base, &token, "get_entity", args).await) });
         }
         calls
     };
@@ -178,7 +193,10 @@ async fn identical_reads_in_flight_cost_one_request_and_are_audited_for_each_cal
             created += 1;
         }
     }
-    assert_eq!(created, 1, "QuickBooks refuses a second customer of one name");
+    assert_eq!(
+        created, 1,
+        "QuickBooks refuses a second customer of one name"
+    );
     assert_eq!(stat(&sim, "api_requests") - before, 3, "{}", sim.stats());
 }
 
@@ -189,7 +207,11 @@ async fn a_crash_before_an_audit_commit_loses_no_answered_call(backend: Backend)
     let (db, _sim, server, token) = connected(backend, Some("audit_before_commit")).await;
     let answered = calls_until_gone(&server, &token, None).await;
     let status = server.wait_exit().await;
-    assert_eq!(status.signal(), Some(6), "aborted at the fault point: {status}");
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "aborted at the fault point: {status}"
+    );
     every_answered_call_has_its_entry(&db, &answered).await;
 }
 
@@ -224,9 +246,15 @@ async fn calls_until_gone(server: &TestServer, token: &str, kill: Option<u32>) -
     let http = client();
     let mut answered = Vec::new();
     for id in ["1", "2", "3"] {
-        let a = call(&http, &server.url, token, "get_entity", json!({"entity": "Customer", "id": id}))
-            .await
-            .expect("a call alone is answered");
+        let a = call(
+            &http,
+            &server.url,
+            token,
+            "get_entity",
+            json!({"entity": "Customer", "id": id}),
+        )
+        .await
+        .expect("a call alone is answered");
         assert!(a.get("result").is_some(), "{a}");
         answered.push(id.to_owned());
     }
@@ -236,7 +264,14 @@ async fn calls_until_gone(server: &TestServer, token: &str, kill: Option<u32>) -
             let id = format!("{}", 100 + wave * 16 + i);
             let (http, base, token) = (http.clone(), server.url.clone(), token.to_owned());
             calls.spawn(async move {
-                let a = call(&http, &base, &token, "get_entity", json!({"entity": "Customer", "id": id})).await;
+                let a = call(
+                    &http,
+                    &base,
+                    &token,
+                    "get_entity",
+                    json!({"entity": "Customer", "id": id}),
+                )
+                .await;
                 (id, a)
             });
         }
@@ -270,7 +305,10 @@ async fn every_answered_call_has_its_entry(db: &TestDb, answered: &[String]) {
         .into_iter()
         .filter_map(|e| e.details["id"].as_str().map(str::to_owned))
         .collect();
-    let lost: Vec<&String> = answered.iter().filter(|id| !recorded.contains(*id)).collect();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
     assert!(
         lost.is_empty(),
         "answered without an audit entry: {lost:?} (answered {}, recorded {})",

@@ -335,9 +335,9 @@ async fn three_replicas_pace_a_thousand_calls_together() {
     for i in 0..1_000 {
         offer.tick().await;
         let (http, base, token) = (http.clone(), r.servers[i % 3].url.clone(), r.token.clone());
-        calls.spawn(
-            async move { call_tool(&http, &base, &token, "query", count_customers_for(i)).await },
-        );
+        calls.spawn(async move {
+            call_tool(&http, &base, &token, "query", count_customers_for(i)).await
+        });
     }
     let (mut ok, mut busy, mut failed) = (0, 0, Vec::new());
     while let Some(done) = calls.join_next().await {
