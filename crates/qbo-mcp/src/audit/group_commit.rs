@@ -24,6 +24,9 @@ use crate::time::now;
 /// Most entries in one commit (12 parameters each, well under either backend's limit).
 pub const MAX_BATCH: usize = 64;
 
+/// Entries committed before the `audit_before_commit` fault point aborts at any batch.
+const FAULT_AFTER_ENTRIES: usize = 20;
+
 /// An entry waiting for its commit, with whom to tell.
 struct Waiting {
     entry: NewEntry,
@@ -37,7 +40,8 @@ pub struct GroupCommit {
     db: Db,
     queue: OnceLock<mpsc::UnboundedSender<Waiting>>,
     /// Test only (`QBO_MCP_TEST_FAULT_POINT=audit_before_commit`): the process aborts, as a
-    /// `kill -9` would, just before committing a batch of two or more entries.
+    /// `kill -9` would, just before committing a batch of two or more entries, or any batch
+    /// once [`FAULT_AFTER_ENTRIES`] entries are committed (calls that never overlap).
     abort_before_commit: bool,
 }
 
@@ -87,8 +91,9 @@ impl GroupCommit {
 /// Takes what is waiting, commits it, tells the callers; until every sender is gone.
 async fn writer(db: Db, mut queue: mpsc::UnboundedReceiver<Waiting>, abort_before_commit: bool) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut committed = 0;
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if abort_before_commit && batch.len() >= 2 {
+        if abort_before_commit && (batch.len() >= 2 || committed >= FAULT_AFTER_ENTRIES) {
             tracing::error!(
                 entries = batch.len(),
                 "test fault point reached: aborting before an audit commit"
@@ -100,6 +105,7 @@ async fn writer(db: Db, mut queue: mpsc::UnboundedReceiver<Waiting>, abort_befor
         metrics::counter!("audit_entries_total").increment(batch.len() as u64);
         match outcome {
             Ok(()) => {
+                committed += batch.len();
                 for w in batch.drain(..) {
                     let _ = w.durable.send(Ok(()));
                 }

@@ -15,7 +15,7 @@ use crate::connections::{CRAIG, consent_as, sim_config, simulator, stat};
 use crate::harness::{Backend, TestDb, TestServer, client, personal_token};
 use crate::on_both_backends;
 use crate::people::{Browser, PASSWORD, add_person, first_admin, token_for};
-use crate::replicas::{connect_company, replica};
+use crate::replicas::{connect_company, replica, tools_call};
 
 on_both_backends!(
     identical_reads_in_flight_cost_one_request_and_are_audited_for_each_caller,
@@ -32,13 +32,7 @@ async fn call(
     name: &str,
     args: Value,
 ) -> Option<Value> {
-    let r = http
-        .post(format!("{base}/mcp"))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                      "params": {"name": name, "arguments": args}}))
+    let r = tools_call(http, base, token, name, args)
         .send()
         .await
         .ok()?;
@@ -200,9 +194,10 @@ async fn identical_reads_in_flight_cost_one_request_and_are_audited_for_each_cal
     assert_eq!(stat(&sim, "api_requests") - before, 3, "{}", sim.stats());
 }
 
-/// A server whose process dies just before committing a batch of two or more audit entries
-/// (`QBO_MCP_TEST_FAULT_POINT=audit_before_commit`, an abort as `kill -9` would): every call
-/// it answered, before and during the concurrent calls that formed the batch, has its entry.
+/// A server whose process dies just before committing a batch of two or more audit entries,
+/// or any batch after 20 committed entries (`QBO_MCP_TEST_FAULT_POINT=audit_before_commit`,
+/// an abort as `kill -9` would): every call it answered, before and during the concurrent
+/// calls whose entries were waiting, has its entry.
 async fn a_crash_before_an_audit_commit_loses_no_answered_call(backend: Backend) {
     let (db, _sim, server, token) = connected(backend, Some("audit_before_commit")).await;
     let answered = calls_until_gone(&server, &token, None).await;

@@ -23,8 +23,8 @@ pub fn count_customers() -> Value {
 }
 
 /// The same count as a query of its own for call `i`: identical reads in flight at once
-/// share one request (docs/benchmarks.md, "Single-flight"), and these tests are about many
-/// requests.
+/// share one request (docs/benchmarks.md, "Tool calls under concurrency"), and these tests
+/// are about many requests.
 fn count_customers_for(i: usize) -> Value {
     json!({"query": format!("SELECT COUNT(*) FROM Customer WHERE DisplayName > '0 call {i}'")})
 }
@@ -99,6 +99,22 @@ pub enum Answer {
     Failed(String),
 }
 
+/// `POST /mcp` `tools/call` with a bearer token (no session needed), ready to send.
+pub fn tools_call(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+    arguments: Value,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": name, "arguments": arguments}}))
+}
+
 /// Calls an MCP tool over `POST /mcp` with a bearer token (no session needed).
 pub async fn call_tool(
     http: &reqwest::Client,
@@ -107,15 +123,7 @@ pub async fn call_tool(
     name: &str,
     arguments: Value,
 ) -> Answer {
-    let sent = http
-        .post(format!("{base}/mcp"))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                      "params": {"name": name, "arguments": arguments}}))
-        .send()
-        .await;
+    let sent = tools_call(http, base, token, name, arguments).send().await;
     let r = match sent {
         Ok(r) => r,
         Err(e) => return Answer::Failed(format!("transport: {e}")),
