@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::connections::{CRAIG, consent_as, sim_config, simulator, stat};
 use crate::harness::{Backend, TestDb, TestServer, client, personal_token};
 use crate::on_both_backends;
-use crate::people::{Browser, PASSWORD, add_person, first_admin, token_for};
+use crate::people::first_admin;
 use crate::replicas::{connect_company, replica, tools_call};
 
 on_both_backends!(
@@ -66,19 +66,15 @@ async fn entries(db: &TestDb, tool: &str) -> Vec<audit::Entry> {
 async fn identical_reads_in_flight_cost_one_request_and_are_audited_for_each_caller(
     backend: Backend,
 ) {
-    let db = TestDb::fresh(backend).await;
-    let sim = simulator(consent_as(CRAIG)).await;
-    let server = replica(&db, &sim, None).await;
-    let admin = first_admin(&server).await;
-    connect_company(&admin).await;
-    add_person(&admin, "bea", "bookkeeper").await;
-    let bea = Browser::sign_in(&server.url, "bea", PASSWORD)
-        .await
-        .expect("bea signs in");
-    let tokens = [
-        ("root", personal_token(&db, "root").await),
-        ("bea", token_for(&bea, "script").await),
-    ];
+    let crate::proposals::Team {
+        db,
+        sim,
+        server,
+        root,
+        bea,
+        ..
+    } = crate::proposals::team(backend).await;
+    let tokens = [("root", root.token), ("bea", bea.token)];
     let http = client();
     // A first read, so the access token is fresh and nothing else is sent meanwhile.
     let warm = call(
