@@ -50,6 +50,70 @@ pub struct ToolCalls {
     /// statement, so CPU figures of such a run are not comparable.
     #[arg(long)]
     count_statements: bool,
+    /// Instead of one customer, a team's mix of reads ([`team_call`]: customers, the usual
+    /// queries, reports, company info), without the direct reads; prints QuickBooks requests
+    /// per 1,000 tool calls (identical reads in flight at once share one request).
+    #[arg(long)]
+    team: bool,
+    /// How long the simulator takes to answer each request, in milliseconds (Intuit's own
+    /// answers take a few hundred).
+    #[arg(long, default_value_t = 0)]
+    sim_latency_ms: u64,
+}
+
+/// Tool call `n` of a bookkeeping team's working day, as `(tool, arguments)`: a third are
+/// customers (the first few much more often than the rest), a quarter the queries everyone
+/// runs (open and overdue invoices, the customer list, recent bills), a fifth reports
+/// (this and last month's profit and loss, the balance sheet, receivables ageing), the rest
+/// company info and accounts. Deterministic, so runs compare.
+pub fn team_call(n: u64) -> (&'static str, Value) {
+    // xorshift of the call number: a fixed sequence that looks random.
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let pick = x % 100;
+    let u = ((x >> 8) % 1000) as f64 / 1000.0;
+    match pick {
+        0..=32 => {
+            // Customers 1..=29, skewed towards the first ones.
+            let id = 1 + (u * u * 29.0) as u64;
+            (
+                "get_entity",
+                json!({"entity": "Customer", "id": id.to_string()}),
+            )
+        }
+        33..=57 => {
+            let queries = [
+                "SELECT * FROM Invoice WHERE Balance > '0'",
+                "SELECT * FROM Invoice WHERE DueDate < '2026-11-01' AND Balance > '0'",
+                "SELECT * FROM Customer WHERE Active = true",
+                "SELECT * FROM Bill ORDERBY TxnDate DESC MAXRESULTS 20",
+                "SELECT COUNT(*) FROM Invoice",
+            ];
+            (
+                "query",
+                json!({"query": queries[(u * queries.len() as f64) as usize]}),
+            )
+        }
+        58..=77 => {
+            let reports = [
+                json!({"report": "ProfitAndLoss", "start_date": "2026-11-01", "end_date": "2026-11-30"}),
+                json!({"report": "ProfitAndLoss", "start_date": "2026-10-01", "end_date": "2026-10-31"}),
+                json!({"report": "BalanceSheet"}),
+                json!({"report": "AgedReceivables"}),
+            ];
+            (
+                "run_report",
+                reports[(u * reports.len() as f64) as usize].clone(),
+            )
+        }
+        78..=89 => ("get_company_info", json!({})),
+        _ => (
+            "query",
+            json!({"query": "SELECT * FROM Account WHERE Active = true"}),
+        ),
+    }
 }
 
 const ADMIN: &str = "craig@craigsdesign.example";
@@ -63,6 +127,11 @@ struct Measured {
     server_cpu_ns: Option<u64>,
     /// Server CPU per second while idle, before the calls.
     idle_cpu_ns: Option<u64>,
+    /// Requests the simulator served during the window, direct reads included.
+    upstream: i64,
+    /// The server's audit commits and the entries in them, during the window.
+    audit_commits: f64,
+    audit_entries: f64,
     statements: Option<u64>,
     commits: Option<i64>,
     load: String,
@@ -150,6 +219,29 @@ async fn connect_company(base: &str, admin: &mcp::Admin) -> anyhow::Result<()> {
 
 type Pool = Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>;
 
+/// The server's audit commits and the entries they committed so far (its `/metrics`;
+/// zeros for a server that does not count them).
+async fn audit_commits(http: &reqwest::Client, base: &str) -> (f64, f64) {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let counter = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        counter("audit_commits_total "),
+        counter("audit_entries_total "),
+    )
+}
+
+/// Accounting API requests the simulator has served so far.
+fn upstream(sim: &Simulator) -> i64 {
+    sim.stats()["api_requests"].as_i64().unwrap_or(0)
+}
+
 async fn checkout(pool: &Pool, address: std::net::SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
     if let Some(c) = pool.lock().await.pop() {
         return Some(c);
@@ -171,7 +263,9 @@ async fn send(
 }
 
 async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Result<Measured> {
-    let sim = Simulator::start(crate::sim::unthrottled(ADMIN), "127.0.0.1:0".parse()?).await?;
+    let mut sim_config = crate::sim::unthrottled(ADMIN);
+    sim_config.latency_ms = args.sim_latency_ms;
+    let sim = Simulator::start(sim_config, "127.0.0.1:0".parse()?).await?;
     let dir =
         std::env::temp_dir().join(format!("qbo-bench-tools-{}-{backend}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -242,16 +336,27 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
                "params": {"name": "get_entity", "arguments": {"entity": "Customer", "id": id}}})
         .to_string(),
     );
+    let team = args.team;
     let mcp_request = {
         let (host, token) = (address.to_string(), admin.token.clone());
-        move || {
+        move |n: u64| {
+            let body = if team {
+                let (name, arguments) = team_call(n);
+                Bytes::from(
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                           "params": {"name": name, "arguments": arguments}})
+                    .to_string(),
+                )
+            } else {
+                call_body.clone()
+            };
             hyper::Request::post("/mcp")
                 .header(hyper::header::HOST, &host)
                 .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .header(hyper::header::ACCEPT, "application/json, text/event-stream")
                 .header("mcp-protocol-version", "2025-11-25")
-                .body(Full::new(call_body.clone()))
+                .body(Full::new(body))
         }
     };
     let sim_address = sim.local_addr();
@@ -271,13 +376,14 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
                 .body(Full::new(Bytes::new()))
         }
     };
-    let tool_ok = |body: &Bytes| {
-        body.windows(8).any(|w| w == b"Customer")
+    let tool_ok = move |body: &Bytes| {
+        (team || body.windows(8).any(|w| w == b"Customer"))
+            && body.windows(8).any(|w| w == b"\"result\"")
             && !body.windows(14).any(|w| w == b"\"isError\":true")
     };
     // One call first: it must answer with the customer.
     let mut probe = mcp::connect(address).await?;
-    match send(&mut probe, mcp_request()?).await {
+    match send(&mut probe, mcp_request(0)?).await {
         Some(body) if tool_ok(&body) => {}
         other => bail!(
             "get_entity through the server did not answer with the customer: {:?}",
@@ -309,8 +415,10 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     let mut tasks = Vec::new();
     let mut marks = None;
+    let mut sent_calls = 0u64;
     while start.elapsed() < warm_up + window {
         ticker.tick().await;
+        sent_calls += 1;
         let measuring = start.elapsed() >= warm_up;
         if measuring && marks.is_none() {
             let commits = match &pg_name {
@@ -321,6 +429,8 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
                 threads_cpu_ns(pid),
                 statements.load(Ordering::Relaxed),
                 commits,
+                upstream(&sim),
+                audit_commits(&plain, &base).await,
             ));
         }
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
@@ -329,7 +439,7 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
         };
         let (pool, request, latencies, errors, counted) = (
             gateway_pool.clone(),
-            mcp_request()?,
+            mcp_request(sent_calls)?,
             gateway_us.clone(),
             errors.clone(),
             counted.clone(),
@@ -355,6 +465,9 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
                 }
             }
         }));
+        if team {
+            continue;
+        }
         let (pool, request, latencies) =
             (direct_pool.clone(), direct_request()?, direct_us.clone());
         tasks.push(tokio::spawn(async move {
@@ -374,8 +487,11 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
     for task in tasks {
         let _ = task.await;
     }
-    let (cpu_before, statements_before, commits_before) = marks.unwrap_or((None, 0, None));
+    let (cpu_before, statements_before, commits_before, upstream_before, audit_before) =
+        marks.unwrap_or((None, 0, None, 0, (0.0, 0.0)));
+    let audit_after = audit_commits(&plain, &base).await;
     let cpu_after = threads_cpu_ns(pid);
+    let upstream_during = upstream(&sim) - upstream_before;
     let statements_after = statements.load(Ordering::Relaxed);
     let commits = match &pg_name {
         Some(name) => {
@@ -415,6 +531,9 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
             _ => None,
         },
         idle_cpu_ns,
+        upstream: upstream_during,
+        audit_commits: audit_after.0 - audit_before.0,
+        audit_entries: audit_after.1 - audit_before.1,
         statements: args
             .count_statements
             .then(|| statements_after - statements_before),
@@ -429,7 +548,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
         args.rate, args.concurrency, args.seconds
     );
     println!(
-        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>11} {:>10} {:>9}  load",
+        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>11} {:>10} {:>9} {:>13} {:>14}  load",
         "backend",
         "calls",
         "errors",
@@ -442,7 +561,9 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
         "cpu µs/call",
         "idle µs/s",
         "stmts/call",
-        "tx/call"
+        "tx/call",
+        "QBO req/1000",
+        "audit commits"
     );
     let mut rows = Vec::new();
     for r in results {
@@ -459,11 +580,15 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
         let idle_us = r.idle_cpu_ns.map(|ns| ns as f64 / 1000.0);
         let statements = r.statements.map(|s| s as f64 / calls);
         let commits = r.commits.map(|c| c as f64 / calls);
+        // The simulator's requests for the tool calls: all of them in a team run, which sends
+        // no direct reads; otherwise less one per direct read.
+        let gateway_upstream = r.upstream - r.direct_us.len() as i64;
+        let upstream_per_1000 = gateway_upstream as f64 * 1000.0 / calls;
         let shown = |v: Option<f64>, digits: usize| {
             v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
         };
         println!(
-            "{:<9} {:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11} {:>11} {:>10} {:>9}  {}",
+            "{:<9} {:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11} {:>11} {:>10} {:>9} {:>13.0} {:>14}  {}",
             r.backend,
             r.calls,
             r.errors,
@@ -477,6 +602,8 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             shown(idle_us, 0),
             shown(statements, 1),
             shown(commits, 2),
+            upstream_per_1000,
+            format!("{:.0}/{:.0}", r.audit_commits, r.audit_entries),
             r.load
         );
         rows.push(json!({
@@ -491,6 +618,10 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             "server_idle_cpu_us_per_second": idle_us.map(f64::round),
             "statements_per_call": statements,
             "commits_per_call": commits,
+            "upstream_requests_per_1000_calls": upstream_per_1000.round(),
+            "audit_commits": r.audit_commits,
+            "audit_entries": r.audit_entries,
+            "audit_entries_per_commit": (r.audit_commits > 0.0).then(|| r.audit_entries / r.audit_commits),
             "load_average": r.load,
         }));
     }
@@ -502,6 +633,8 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             "concurrency": args.concurrency,
             "seconds": args.seconds,
             "count_statements": args.count_statements,
+            "team": args.team,
+            "sim_latency_ms": args.sim_latency_ms,
             "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
             "results": rows,
         })

@@ -9,6 +9,7 @@ use anyhow::anyhow;
 use metrics_exporter_prometheus::PrometheusHandle;
 use url::Url;
 
+use crate::audit::group_commit::GroupCommit;
 use crate::config::Config;
 use crate::db::{self, Db};
 use crate::keys::{self, Sealer, SecretKey};
@@ -25,6 +26,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Company connections and the QuickBooks API.
     pub quickbooks: Arc<QuickBooks>,
+    /// Tool calls' audit entries, committed in groups (`audit::group_commit`).
+    pub audit: Arc<GroupCommit>,
     /// The simulator playing Intuit in demo mode, mounted at `quickbooks::demo::MOUNT`.
     pub demo_intuit: Option<Arc<qbo_sim::SimState>>,
 }
@@ -48,8 +51,13 @@ impl AppState {
             &intuit.environment,
             &public_url,
         )?;
+        let audit = Arc::new(GroupCommit::new(
+            db.clone(),
+            config.test_fault_point.as_deref(),
+        ));
         Ok(AppState {
             config: Arc::new(config),
+            audit,
             db,
             sealer,
             public_url: Arc::new(public_url),

@@ -1,7 +1,8 @@
 //! The audit log: who did what, to whom or with which tool, in which company, when, and how
 //! it ended. [`record`] writes inside the caller's transaction, so an entry commits with the
 //! change it describes (or not at all); [`record_now`] writes on its own, for refusals and
-//! events with no transaction. A QuickBooks write is recorded [`record_pending`] before its
+//! events with no transaction; tool calls' entries go through [`group_commit`], where
+//! concurrent calls share one durable commit. A QuickBooks write is recorded [`record_pending`] before its
 //! request goes out and [`complete`]d after. Reading: [`read`], served by `GET /api/v1/audit`
 //! ([`api`], also as CSV: [`csv`]), the `/audit` page ([`pages`]) and `qbo-mcp audit`.
 //!
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod csv;
+pub mod group_commit;
 pub mod pages;
 pub mod retention;
 
@@ -133,8 +135,17 @@ impl NewEntry {
     }
 }
 
-const INSERT: &str = "INSERT INTO audit_entries (at, username, action, target, tool, company, outcome, details, company_name, assistant, duration_ms, intuit_tid)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+/// `INSERT INTO audit_entries (…columns…) `, for one entry or a batch ([`group_commit`]).
+macro_rules! insert_columns {
+    () => {
+        "INSERT INTO audit_entries (at, username, action, target, tool, company, outcome, details, company_name, assistant, duration_ms, intuit_tid) "
+    };
+}
+const INSERT_COLUMNS: &str = insert_columns!();
+const INSERT: &str = concat!(
+    insert_columns!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
+);
 
 /// Writes an entry inside a transaction: it commits (or rolls back) with the change.
 pub async fn record(tx: &mut Tx, entry: &NewEntry) -> Result<(), AppError> {

@@ -145,15 +145,14 @@ impl ServerHandler for McpHandler {
             }
             // Durable before the result is returned (docs/reference.md, "Audit"): no record,
             // no result.
-            None => audit::record_now(&self.state.db, &entry)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot record a tool call");
-                    McpError::internal_error(
-                        "The call could not be recorded in the audit log; it was not returned.",
-                        None,
-                    )
-                })?,
+            // Committed with whatever other calls' entries are waiting at the same moment.
+            None => self.state.audit.record(entry).await.map_err(|e| {
+                tracing::error!(error = %e, "cannot record a tool call");
+                McpError::internal_error(
+                    "The call could not be recorded in the audit log; it was not returned.",
+                    None,
+                )
+            })?,
         }
         Ok(result.into())
     }

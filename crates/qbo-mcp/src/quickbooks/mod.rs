@@ -17,6 +17,7 @@ pub mod intuit;
 pub mod names;
 pub mod operations;
 pub mod pacing;
+pub mod single_flight;
 pub mod store;
 pub mod tokens;
 
@@ -106,6 +107,8 @@ pub struct QuickBooks {
     oauth: intuit::IntuitOAuth,
     http: reqwest::Client,
     pacer: pacing::Pacer,
+    /// Identical reads in flight, shared (`single_flight`).
+    flights: single_flight::Flights,
     /// Opened access tokens by realm id (`tokens`).
     access_cache: tokens::Cache,
     /// `{public_url}/quickbooks/callback`.
@@ -133,6 +136,7 @@ impl QuickBooks {
         Ok(Self {
             pacer: pacing::Pacer::new(db.clone(), pacing::PacingConfig::default()),
             access_cache: tokens::Cache::default(),
+            flights: single_flight::Flights::default(),
             db,
             sealer,
             oauth,

@@ -156,9 +156,9 @@ impl QuickBooks {
     /// CompanyInfo and Preferences.
     pub async fn company_info(&self, realm_id: &str) -> Result<Answer, QboError> {
         let info = self
-            .call(realm_id, ApiRequest::get(format!("companyinfo/{realm_id}")))
+            .read(realm_id, ApiRequest::get(format!("companyinfo/{realm_id}")))
             .await?;
-        let prefs = self.call(realm_id, ApiRequest::get("preferences")).await?;
+        let prefs = self.read(realm_id, ApiRequest::get("preferences")).await?;
         Ok(Answer {
             value: json!({
                 "CompanyInfo": info.body.get("CompanyInfo").cloned().unwrap_or(Value::Null),
@@ -192,7 +192,7 @@ impl QuickBooks {
         }
         if !fetch_all {
             let r = self
-                .call(realm_id, ApiRequest::get("query").param("query", query))
+                .read(realm_id, ApiRequest::get("query").param("query", query))
                 .await?;
             return Ok(r.into());
         }
@@ -211,7 +211,7 @@ impl QuickBooks {
             let page = PAGE.min(limit - rows.len());
             let paged = format!("{base} STARTPOSITION {position} MAXRESULTS {page}");
             let r = self
-                .call(realm_id, ApiRequest::get("query").param("query", paged))
+                .read(realm_id, ApiRequest::get("query").param("query", paged))
                 .await?;
             tid = tid.or(r.intuit_tid);
             let got = r.body["QueryResponse"][&entity]
@@ -252,9 +252,36 @@ impl QuickBooks {
         }
         let id = entity_id(id)?;
         let r = self
-            .call(realm_id, ApiRequest::get(format!("{}/{id}", t.path())))
+            .read(realm_id, ApiRequest::get(format!("{}/{id}", t.path())))
             .await?;
         Ok(r.into())
+    }
+
+    /// One entity as it is now, for planning a write: a request of its own, never joined to
+    /// a read already in flight, so the SyncToken it gives was read after the write was asked
+    /// for (and after the 5010 that makes a write plan again).
+    async fn current_entity(
+        &self,
+        realm_id: &str,
+        t: &EntityType,
+        id: &str,
+    ) -> Result<Value, QboError> {
+        let mut r = self
+            .call(realm_id, ApiRequest::get(format!("{}/{id}", t.path())))
+            .await?;
+        Ok(r.body[t.name].take())
+    }
+
+    /// A read, sent once for every identical read of the company asked while it is in
+    /// flight (`single_flight`).
+    async fn read(
+        &self,
+        realm_id: &str,
+        request: ApiRequest,
+    ) -> Result<super::ApiResponse, QboError> {
+        self.flights
+            .read(realm_id, &request, || self.call(realm_id, request.clone()))
+            .await
     }
 
     /// Any report by name, complete. `params` are passed through (string values only).
@@ -306,7 +333,7 @@ impl QuickBooks {
                 request = request.param(key, value);
             }
         }
-        let r = self.call(realm_id, request).await?;
+        let r = self.read(realm_id, request).await?;
         let totals = report_totals(&r.body);
         let mut answer: Answer = r.into();
         if let Value::Object(map) = &mut answer.value {
@@ -337,7 +364,7 @@ impl QuickBooks {
                 ))
             })?;
         let r = self
-            .call(
+            .read(
                 realm_id,
                 ApiRequest::get("cdc")
                     .param("entities", entities.join(","))
@@ -540,8 +567,7 @@ impl QuickBooks {
             .filter(|f| !body.contains_key(*f))
             .collect();
         if sync_token.is_none() || !missing.is_empty() {
-            let current = self.get_entity(realm_id, t.name, id).await?;
-            let current = &current.value[t.name];
+            let current = self.current_entity(realm_id, t, id).await?;
             if sync_token.is_none() {
                 body.insert("SyncToken".into(), current["SyncToken"].clone());
             }
@@ -619,8 +645,8 @@ impl QuickBooks {
                 .plan_update(realm_id, t.name, id, &json!({"Active": false}), None)
                 .await;
         }
-        let current = self.get_entity(realm_id, t.name, id).await?;
-        let sync = current.value[t.name]["SyncToken"].clone();
+        let current = self.current_entity(realm_id, t, id).await?;
+        let sync = current["SyncToken"].clone();
         let operation = if mode == DeleteMode::Void {
             "void"
         } else {

@@ -7,6 +7,7 @@ mod harness;
 mod assistants;
 mod attachments;
 mod audit;
+mod call_path;
 mod companies;
 mod conformance;
 mod connections;

@@ -22,6 +22,13 @@ pub fn count_customers() -> Value {
     json!({"query": "SELECT COUNT(*) FROM Customer"})
 }
 
+/// The same count as a query of its own for call `i`: identical reads in flight at once
+/// share one request (docs/benchmarks.md, "Tool calls under concurrency"), and these tests
+/// are about many requests.
+fn count_customers_for(i: usize) -> Value {
+    json!({"query": format!("SELECT COUNT(*) FROM Customer WHERE DisplayName > '0 call {i}'")})
+}
+
 /// Starts a replica that uses the simulator as its Intuit (any client id and secret do).
 pub async fn replica(db: &TestDb, sim: &Simulator, fault_point: Option<&str>) -> TestServer {
     let mut builder = TestServer::builder(db)
@@ -92,6 +99,22 @@ pub enum Answer {
     Failed(String),
 }
 
+/// `POST /mcp` `tools/call` with a bearer token (no session needed), ready to send.
+pub fn tools_call(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+    arguments: Value,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": name, "arguments": arguments}}))
+}
+
 /// Calls an MCP tool over `POST /mcp` with a bearer token (no session needed).
 pub async fn call_tool(
     http: &reqwest::Client,
@@ -100,15 +123,7 @@ pub async fn call_tool(
     name: &str,
     arguments: Value,
 ) -> Answer {
-    let sent = http
-        .post(format!("{base}/mcp"))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                      "params": {"name": name, "arguments": arguments}}))
-        .send()
-        .await;
+    let sent = tools_call(http, base, token, name, arguments).send().await;
     let r = match sent {
         Ok(r) => r,
         Err(e) => return Answer::Failed(format!("transport: {e}")),
@@ -210,7 +225,7 @@ async fn a_refresh_storm_over_three_replicas_refreshes_once() {
         calls.spawn(async move {
             let mut busy = 0;
             loop {
-                match call_tool(&http, &base, &token, "query", count_customers()).await {
+                match call_tool(&http, &base, &token, "query", count_customers_for(i)).await {
                     Answer::Retryable(m) if busy < 5 && m.contains("busy") => busy += 1,
                     answer => return (answer, busy),
                 }
@@ -328,9 +343,9 @@ async fn three_replicas_pace_a_thousand_calls_together() {
     for i in 0..1_000 {
         offer.tick().await;
         let (http, base, token) = (http.clone(), r.servers[i % 3].url.clone(), r.token.clone());
-        calls.spawn(
-            async move { call_tool(&http, &base, &token, "query", count_customers()).await },
-        );
+        calls.spawn(async move {
+            call_tool(&http, &base, &token, "query", count_customers_for(i)).await
+        });
     }
     let (mut ok, mut busy, mut failed) = (0, 0, Vec::new());
     while let Some(done) = calls.join_next().await {
