@@ -187,6 +187,7 @@ mod tests {
                     intuit_tid: Some("tid".into()),
                     request_id: None,
                     attempts: 1,
+                    raw: Default::default(),
                 })
             })
             .await
