@@ -6,6 +6,7 @@ mod rig;
 mod scale;
 mod signin;
 mod sim;
+mod soak;
 mod tool_calls;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,9 @@ enum Command {
     Pacing(scale::Pacing),
     /// RSS of the server idle and with many MCP sessions open.
     Memory(scale::Memory),
+    /// Mixed traffic for minutes or hours over replicas with faults and SIGKILLs; checks
+    /// connections, writes, audit entries and 5xx at the end (`scripts/soak`).
+    Soak(soak::Soak),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::AuthorizeStorm(args)) => scale::authorize_storm(&args, &mut broken),
         Some(Command::Pacing(args)) => scale::pacing(&args, &mut broken),
         Some(Command::Memory(args)) => scale::memory(&args),
+        Some(Command::Soak(args)) => soak::run(args),
     }
     .and_then(|()| scale::verdict(broken));
     match outcome {

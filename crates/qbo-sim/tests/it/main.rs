@@ -3,6 +3,7 @@
 
 mod accounting;
 mod cli;
+mod companies;
 mod control;
 mod embedding;
 mod fidelity;
