@@ -77,9 +77,15 @@ async fn many_companies_each_with_its_own_admin_and_deterministic_books() {
     .await;
     let list = companies(&sim).await;
     assert_eq!(list.len(), 12);
-    assert_eq!(list[0]["realm_id"], REALM, "the first two stay as they were");
+    assert_eq!(
+        list[0]["realm_id"], REALM,
+        "the first two stay as they were"
+    );
     assert_eq!(list[1]["realm_id"], OTHER_REALM);
-    let realms: HashSet<&str> = list.iter().map(|c| c["realm_id"].as_str().unwrap()).collect();
+    let realms: HashSet<&str> = list
+        .iter()
+        .map(|c| c["realm_id"].as_str().unwrap())
+        .collect();
     let names: HashSet<&str> = list.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(realms.len(), 12, "realm ids are unique");
     assert_eq!(names.len(), 12, "names are unique");
@@ -88,7 +94,10 @@ async fn many_companies_each_with_its_own_admin_and_deterministic_books() {
         let admins = admins(company);
         assert!(!admins.is_empty(), "{company} has an admin");
         for admin in admins {
-            assert!(seen_admins.insert(admin.clone()), "{admin} is admin of one company only");
+            assert!(
+                seen_admins.insert(admin.clone()),
+                "{admin} is admin of one company only"
+            );
         }
     }
 
@@ -99,7 +108,10 @@ async fn many_companies_each_with_its_own_admin_and_deterministic_books() {
     let admin = &admins(tenth)[0];
     let (name, invoices) = books_of(&sim, admin, realm).await;
     assert_eq!(name, tenth["name"].as_str().unwrap());
-    assert!(invoices.as_array().is_some_and(|i| i.len() > 10), "a year of invoices");
+    assert!(
+        invoices.as_array().is_some_and(|i| i.len() > 10),
+        "a year of invoices"
+    );
     let (status, _) = sim.consent("app", CRAIG, realm).await;
     assert_ne!(status, StatusCode::FOUND, "Craig is no user of {realm}");
 
@@ -111,7 +123,10 @@ async fn many_companies_each_with_its_own_admin_and_deterministic_books() {
     })
     .await;
     assert_eq!(companies(&fewer).await[9], *tenth);
-    assert_eq!(books_of(&fewer, admin, realm).await, (name, invoices.clone()));
+    assert_eq!(
+        books_of(&fewer, admin, realm).await,
+        (name, invoices.clone())
+    );
     // Another seed, other books.
     let other = Sim::with(SimConfig {
         companies: 10,
@@ -125,12 +140,20 @@ async fn many_companies_each_with_its_own_admin_and_deterministic_books() {
 #[tokio::test]
 async fn the_number_changes_through_config_and_reset_restores_it() {
     let sim = Sim::start().await;
-    for bad in [json!({"companies": 0}), json!({"companies": 100_000}), json!({"companies": "x"})] {
+    for bad in [
+        json!({"companies": 0}),
+        json!({"companies": 100_000}),
+        json!({"companies": "x"}),
+    ] {
         let (status, body) = sim.config(bad.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(body["error"]["message"].as_str().is_some(), "{body}");
     }
-    assert_eq!(companies(&sim).await.len(), 2, "a refused change changes nothing");
+    assert_eq!(
+        companies(&sim).await.len(),
+        2,
+        "a refused change changes nothing"
+    );
     let tokens = sim.connect().await;
     let (status, _) = sim
         .post(
@@ -146,7 +169,10 @@ async fn the_number_changes_through_config_and_reset_restores_it() {
     let list = companies(&sim).await;
     assert_eq!(list.len(), 5);
     let (_, found) = sim
-        .query(&tokens.access, "SELECT * FROM Customer WHERE DisplayName = 'Kept Across Growth'")
+        .query(
+            &tokens.access,
+            "SELECT * FROM Customer WHERE DisplayName = 'Kept Across Growth'",
+        )
         .await;
     assert_eq!(
         found["QueryResponse"]["Customer"].as_array().map(Vec::len),
