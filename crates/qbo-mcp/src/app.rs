@@ -42,18 +42,29 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Builds the whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
+    // `/mcp` (and the demo's Intuit, which an upload passes through) take files, so they
+    // have their own, larger limit (docs/tools.md, "Attachments").
+    let mcp_limit = state.config.mcp_body_limit_bytes.max(body_limit);
     let (api, doc) = api().split_for_parts();
     let doc = web::openapi::Document::new(&web::openapi::finish(doc));
-    let mut router = Router::new()
+    let pages_and_api = Router::new()
         .merge(ops::routes())
         .merge(oauth::routes())
-        .merge(mcp::routes(&state))
         .merge(web::routes())
         .merge(api.layer(Extension(doc)))
         .merge(people::pages::routes())
         .merge(audit::pages::routes())
         .merge(companies::routes())
         .merge(proposals::routes())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    let mut router = Router::new()
+        .merge(pages_and_api)
+        .merge(
+            mcp::routes(&state)
+                .layer(DefaultBodyLimit::max(mcp_limit))
+                .layer(RequestBodyLimitLayer::new(mcp_limit)),
+        )
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -62,12 +73,15 @@ pub fn router(state: AppState) -> Router {
     if let Some(sim) = &state.demo_intuit {
         // After the CSRF layer: the simulated Intuit stands for another site, whose consent
         // form never carries our CSRF token (real Intuit never sees our cookies at all).
-        router = router.nest_service(quickbooks::demo::MOUNT, quickbooks::demo::router(sim));
+        router = router.nest_service(
+            quickbooks::demo::MOUNT,
+            quickbooks::demo::router(sim).layer(RequestBodyLimitLayer::new(mcp_limit)),
+        );
     }
     router
         .layer(axum::middleware::from_fn(telemetry::track_requests))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        // Bodies of unrouted requests (404s) are never read beyond this.
+        .layer(RequestBodyLimitLayer::new(mcp_limit))
         // Outside the body limit, so its plain 413 gets the JSON shape too.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

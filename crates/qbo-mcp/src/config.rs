@@ -31,11 +31,17 @@ const KEYS: &[&str] = &[
     "log",
     "log_format",
     "body_limit_bytes",
+    "mcp_body_limit_bytes",
     "grant_single_company",
     "test_fault_point",
     "test_allow_loopback_cimd",
     "refresh_reuse_window_secs",
 ];
+
+/// The default `/mcp` body limit: 24 MiB, a file of about 18 MB in base64.
+pub const DEFAULT_MCP_BODY_LIMIT: usize = 24 * 1024 * 1024;
+/// The largest `/mcp` body limit: enough for a 100 MB file (QuickBooks' limit) in base64.
+pub const MAX_MCP_BODY_LIMIT: usize = 160 * 1024 * 1024;
 
 /// How long audit entries are kept at least, in days, unless configured otherwise.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
@@ -71,6 +77,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Largest `/mcp` request body, in bytes: it carries files for `attach_file` as base64
+    /// (at least `body_limit_bytes`).
+    pub mcp_body_limit_bytes: usize,
     /// With exactly one connected company, everyone may use it without an explicit grant.
     pub grant_single_company: bool,
     /// Test-only: a named point where the process aborts, to prove crash safety.
@@ -577,6 +586,22 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
         },
     };
 
+    let mcp_body_limit_bytes = match get("mcp_body_limit_bytes") {
+        None => DEFAULT_MCP_BODY_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1024..=MAX_MCP_BODY_LIMIT).contains(&n) => n,
+            _ => {
+                problem(
+                    "mcp_body_limit_bytes",
+                    format!(
+                        "`{v}` must be a number of bytes between 1024 and {MAX_MCP_BODY_LIMIT}."
+                    ),
+                );
+                DEFAULT_MCP_BODY_LIMIT
+            }
+        },
+    };
+
     let grant_single_company = match get("grant_single_company").as_deref() {
         None | Some("true") => true,
         Some("false") => false,
@@ -621,6 +646,7 @@ fn parse(raw: &BTreeMap<&'static str, RawValue>, problems: &mut Vec<String>) -> 
         log,
         log_format,
         body_limit_bytes,
+        mcp_body_limit_bytes,
         grant_single_company,
         test_fault_point: get("test_fault_point"),
         test_allow_loopback_cimd: matches!(

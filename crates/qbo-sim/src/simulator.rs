@@ -37,6 +37,8 @@ pub struct SimState {
     pub injected: Mutex<Option<(crate::fault::InjectedFault, u32)>>,
     dice: Mutex<StdRng>,
     demo_today: chrono::NaiveDate,
+    /// Signs the temporary download links of attachments (`api::attachments`).
+    pub attachment_key: [u8; 32],
 }
 
 impl SimState {
@@ -47,6 +49,7 @@ impl SimState {
         config.check()?;
         let roster = Roster::build(config.companies, config.seed, demo_today);
         Ok(Arc::new(Self {
+            attachment_key: rand::random(),
             dice: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x5eed)),
             start_config: config.clone(),
             config: RwLock::new(config),

@@ -13,6 +13,7 @@ use super::trail::shortened;
 use crate::companies::visible_companies;
 use crate::error::capitalise;
 use crate::people;
+use crate::quickbooks::entities::{self, Kind};
 use crate::quickbooks::operations::{
     Answer, DeleteMode, ReportArgs, Write, delete_mode, query_entity,
 };
@@ -66,7 +67,7 @@ pub async fn list_companies(cx: &ToolContext, _args: NoArguments) -> ToolOutcome
 }
 
 /// Finds the company a tool call means: by realm id or name, or the only one available.
-async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, ToolError> {
+pub(super) async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, ToolError> {
     let companies = companies(cx).await?;
     let found = match wanted.map(str::trim).filter(|w| !w.is_empty()) {
         Some(w) => companies
@@ -126,7 +127,10 @@ async fn ask_admins(cx: &ToolContext, what: &str) -> String {
 }
 
 /// A QuickBooks answer as the tool's result, its request id noted on the trail.
-async fn explain(cx: &ToolContext, result: Result<Answer, QboError>) -> Result<Answer, ToolError> {
+pub(super) async fn explain(
+    cx: &ToolContext,
+    result: Result<Answer, QboError>,
+) -> Result<Answer, ToolError> {
     match result {
         Ok(answer) => {
             cx.trail.answered(&answer);
@@ -221,7 +225,7 @@ fn note_entity(cx: &ToolContext, answer: &Answer, entity: &str) {
 
 /// Records the pending audit entry of a write to `c` (unless it is a dry run, which sends
 /// nothing), after noting `facts` about it; the write is sent only once this succeeds.
-async fn before_write(
+pub(super) async fn before_write(
     cx: &ToolContext,
     c: &Company,
     facts: Value,
@@ -281,6 +285,76 @@ pub async fn get_company_info(cx: &ToolContext, args: CompanyArg) -> ToolOutcome
     let a = explain(cx, a).await?;
     cx.trail.note(json!({ "rows": 1 }));
     output(format!("Company information for {}.", c.name), a)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkArgs {
+    pub company: Option<String>,
+    /// The transaction's type as Intuit's server names it: invoice, bill, purchase (or
+    /// expense), check, transfer, journal_entry, bill_payment, deposit, payment, credit_memo,
+    /// vendor_credit.
+    pub entity_type: String,
+    pub id: String,
+}
+
+/// QuickBooks Online's page for each transaction type Intuit's `get_transaction_link` knows.
+const LINK_PAGES: &[(&str, &str)] = &[
+    ("bill", "bill"),
+    ("purchase", "expense"),
+    ("expense", "expense"),
+    ("cheque", "check"),
+    ("check", "check"),
+    ("transfer", "transfer"),
+    ("journal_entry", "journal"),
+    ("journalentry", "journal"),
+    ("journal", "journal"),
+    ("bill_payment", "billpayment"),
+    ("billpayment", "billpayment"),
+    ("deposit", "deposit"),
+    ("payment", "recvpayment"),
+    ("customer_payment", "recvpayment"),
+    ("invoice", "invoice"),
+    ("credit_memo", "creditmemo"),
+    ("creditmemo", "creditmemo"),
+    ("vendor_credit", "vendorcredit"),
+    ("vendorcredit", "vendorcredit"),
+];
+
+/// `get_transaction_link` (the `intuit` profile): the QuickBooks Online page of a
+/// transaction, named with its company, since the page opens in whichever company the browser
+/// has open. Sends nothing to QuickBooks.
+pub async fn transaction_link(cx: &ToolContext, args: LinkArgs) -> ToolOutcome {
+    let c = company(cx, args.company.as_deref()).await?;
+    let kind = args
+        .entity_type
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_");
+    let Some((_, page)) = LINK_PAGES.iter().find(|(k, _)| *k == kind) else {
+        let mut known: Vec<&str> = LINK_PAGES.iter().map(|(k, _)| *k).collect();
+        known.sort_unstable();
+        return Err(ToolError(format!(
+            "`{}` has no QuickBooks Online page here; use one of: {}.",
+            args.entity_type,
+            known.join(", ")
+        )));
+    };
+    let id = args.id.trim();
+    if id.is_empty() || !id.chars().all(|ch| ch.is_ascii_alphanumeric()) {
+        return Err(ToolError(format!(
+            "`{id}` is not a QuickBooks id (like \"42\")."
+        )));
+    }
+    let link = format!("https://qbo.intuit.com/app/{page}?txnId={id}");
+    cx.trail
+        .note(json!({ "entity": shortened(&kind), "id": shortened(id) }));
+    Ok(ToolOutput {
+        summary: format!(
+            "[{}] {link} — it opens in the company your browser has open: check that QuickBooks shows {} before changing anything.",
+            c.name, c.name
+        ),
+        data: json!({ "link": link, "company": c.name, "entity_type": kind, "id": id }),
+    })
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -541,11 +615,81 @@ pub struct UpdateArgs {
 }
 
 pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
+    if entities::by_name(&args.entity).is_some_and(|t| t.kind == Kind::Settings) {
+        return Err(ToolError(format!(
+            "The company's {} is changed with update_company_settings, which needs the admin role.",
+            args.entity
+        )));
+    }
+    update(cx, "update_entity", args).await
+}
+
+/// Which of the company's settings `update_company_settings` changes.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+pub enum Settings {
+    /// Name, legal name, addresses, phone, email, website, fiscal year start.
+    CompanyInfo,
+    /// Company preferences: class and location tracking, sales-form and email defaults, ….
+    Preferences,
+}
+
+impl Settings {
+    /// The settings named `name` (`CompanyInfo`; anything else is Preferences).
+    pub fn named(name: &str) -> Settings {
+        if name == "CompanyInfo" {
+            Settings::CompanyInfo
+        } else {
+            Settings::Preferences
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Settings::CompanyInfo => "CompanyInfo",
+            Settings::Preferences => "Preferences",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsArgs {
+    pub company: Option<String>,
+    /// `CompanyInfo` or `Preferences`.
+    pub settings: Settings,
+    /// Optional: its Id as read (QuickBooks has one of each per company); checked when given.
+    pub id: Option<String>,
+    /// Only the fields to change (sparse update), e.g. {"LegalName": "Acme LLC"} or
+    /// {"AccountingInfoPrefs": {"TrackDepartments": true}}.
+    pub fields: Value,
+    /// Optional; read from QuickBooks when absent.
+    pub sync_token: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+/// `update_company_settings`: a sparse change to the company's CompanyInfo or Preferences
+/// (the admin role: these settings are the whole company's).
+pub async fn update_company_settings(cx: &ToolContext, args: SettingsArgs) -> ToolOutcome {
+    let update_args = UpdateArgs {
+        company: args.company,
+        entity: args.settings.name().to_owned(),
+        id: args.id.unwrap_or_default(),
+        fields: args.fields,
+        sync_token: args.sync_token,
+        dry_run: args.dry_run,
+    };
+    update(cx, "update_company_settings", update_args).await
+}
+
+/// A sparse update through `tool`: audited, held by the approval policy or sent.
+async fn update(cx: &ToolContext, tool: &str, args: UpdateArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
     let dry = args.dry_run.unwrap_or(false);
     let mut facts = entity_facts(&args.fields);
     facts["entity"] = json!(shortened(&args.entity));
-    facts["id"] = json!(shortened(&args.id));
+    if !args.id.is_empty() {
+        facts["id"] = json!(shortened(&args.id));
+    }
     if let Value::Object(fields) = &args.fields {
         facts["changed"] = json!(shortened(
             &fields.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -557,7 +701,7 @@ pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
         fields: args.fields.clone(),
         sync_token: args.sync_token.clone(),
     };
-    if let Some(held) = held(cx, &c, "update_entity", write, dry).await? {
+    if let Some(held) = held(cx, &c, tool, write, dry).await? {
         cx.trail.note(facts);
         return Ok(held);
     }
@@ -587,8 +731,9 @@ pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
     };
     let summary = if dry {
         format!(
-            "Dry run: the change to {} {} was checked and nothing was sent to {}; `would_send` is the request.",
-            args.entity, args.id, c.name
+            "Dry run: the change to {} was checked and nothing was sent to {}; `would_send` is the request.",
+            named(&args.entity, &args.id, None).trim_end(),
+            c.name
         )
     } else {
         format!(
@@ -598,6 +743,33 @@ pub async fn update_entity(cx: &ToolContext, args: UpdateArgs) -> ToolOutcome {
         )
     };
     output(summary, a)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendEstimateArgs {
+    pub company: Option<String>,
+    /// The estimate's id (Intuit's `estimate_id`).
+    #[serde(alias = "estimate_id")]
+    pub id: String,
+    /// Where to send it (Intuit's `send_to`); the estimate's own address when absent.
+    /// QuickBooks also writes it into the estimate's BillEmail.
+    #[serde(alias = "send_to")]
+    pub email: Option<String>,
+    /// Taken for calls written for Intuit's server; this server sends whether or not the
+    /// estimate was emailed before.
+    pub allow_resend: Option<bool>,
+}
+
+/// `send_estimate`: emails an estimate, as `send_invoice` does an invoice.
+pub async fn send_estimate(cx: &ToolContext, args: SendEstimateArgs) -> ToolOutcome {
+    let args = SendArgs {
+        company: args.company,
+        id: args.id,
+        email: args.email,
+        allow_resend: args.allow_resend,
+    };
+    send(cx, "send_estimate", "Estimate", args).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -616,17 +788,24 @@ pub struct SendArgs {
 }
 
 pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
+    send(cx, "send_invoice", "Invoice", args).await
+}
+
+/// Emails the `entity` (an invoice or estimate) through `tool`: audited, held by the approval
+/// policy or sent.
+async fn send(cx: &ToolContext, tool: &str, entity: &str, args: SendArgs) -> ToolOutcome {
     let c = company(cx, args.company.as_deref()).await?;
     let facts = json!({
-        "entity": "Invoice",
+        "entity": entity,
         "id": shortened(&args.id),
         "send_to": args.email.as_deref().map(shortened),
     });
-    let write = Write::SendInvoice {
+    let write = Write::Send {
+        entity: entity.to_owned(),
         id: args.id.clone(),
         email: args.email.clone(),
     };
-    if let Some(held) = held(cx, &c, "send_invoice", write, false).await? {
+    if let Some(held) = held(cx, &c, tool, write, false).await? {
         cx.trail.note(facts);
         return Ok(held);
     }
@@ -634,20 +813,20 @@ pub async fn send_invoice(cx: &ToolContext, args: SendArgs) -> ToolOutcome {
     let a = cx
         .state
         .quickbooks
-        .send_invoice(&c.realm_id, &args.id, args.email.as_deref())
+        .send(&c.realm_id, entity, &args.id, args.email.as_deref())
         .await;
     let a = explain(cx, a).await?;
-    note_entity(cx, &a, "Invoice");
-    let invoice = a.value.get("Invoice");
+    note_entity(cx, &a, entity);
+    let sent = a.value.get(entity);
     let to = args
         .email
         .as_deref()
-        .or_else(|| invoice.and_then(|i| i["BillEmail"]["Address"].as_str()))
+        .or_else(|| sent.and_then(|i| i["BillEmail"]["Address"].as_str()))
         .map(|to| format!(" to {to}"))
         .unwrap_or_default();
     let summary = format!(
         "{} emailed{to} from {}.",
-        named("Invoice", &args.id, invoice),
+        named(entity, &args.id, sent),
         c.name
     );
     output(summary, a)

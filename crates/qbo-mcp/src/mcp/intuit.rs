@@ -74,6 +74,18 @@ const REPORTS: &[(&str, &str)] = &[
     ("get_transaction_list", "TransactionList"),
 ];
 
+/// Names Intuit's server registers in its code where its README gives another:
+/// `(code name, README name)`.
+const CODE_NAMES: &[(&str, &str)] = &[("read_invoice", "get_invoice"), ("read_item", "get_item")];
+
+/// The README name of a tool Intuit's code registers under another name.
+pub fn readme_name(name: &str) -> Option<&'static str> {
+    CODE_NAMES
+        .iter()
+        .find(|(code, _)| *code == name)
+        .map(|(_, readme)| *readme)
+}
+
 /// `journal_entry` → `journal_entries`, `class` → `classes`.
 fn plural(snake: &str) -> String {
     if let Some(stem) = snake.strip_suffix('y') {
@@ -130,6 +142,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
                     | "query"
                     | "changes_since"
                     | "send_invoice"
+                    | "send_estimate"
             )
         })
         .collect();
@@ -142,6 +155,7 @@ pub fn tools() -> Vec<&'static ToolSpec> {
         schema::<books::CompanyArg>,
         preferences,
     ));
+    settings_and_links().into_iter().for_each(&mut add);
     add(generated(
         "get_report",
         "run_report",
@@ -221,7 +235,59 @@ pub fn tools() -> Vec<&'static ToolSpec> {
             run_report,
         ));
     }
+    out.extend(super::attachments::for_intuit_profile());
     out
+}
+
+/// Intuit's `update_company_info` and `update_preferences` (admins, as
+/// `update_company_settings`), and its `get_transaction_link`.
+fn settings_and_links() -> Vec<ToolSpec> {
+    let mut out = vec![
+        generated(
+            "update_company_info",
+            "update_company_settings",
+            "Update the company's CompanyInfo (admins): `company_name`, `legal_name`, `company_addr`, `primary_phone`, `email`, `web_addr`, or the CompanyInfo object; only what is given changes. The SyncToken is read when not given.",
+            "CompanyInfo",
+            schema::<SettingsUpdateArgs>,
+            update_settings,
+        ),
+        generated(
+            "update_preferences",
+            "update_company_settings",
+            "Update the company's Preferences (admins): the sections to change, e.g. {\"AccountingInfoPrefs\": {\"TrackDepartments\": true}}, as `fields`, `preferences` or `patch`; only what is given changes, and QuickBooks refuses read-only preferences. The SyncToken is read when not given.",
+            "Preferences",
+            schema::<SettingsUpdateArgs>,
+            update_settings,
+        ),
+    ];
+    out.push(ToolSpec {
+        name: "get_transaction_link",
+        role: crate::people::Role::Viewer,
+        effect: super::tools::Effect::Read,
+        kind: "get_transaction_link",
+        description: "The QuickBooks Online web page of a transaction (`entity_type`, `id`), to open it in a browser; the page opens in whichever company the browser has open, so the answer names the company.",
+        subject: "",
+        schema: schema::<books::LinkArgs>,
+        run: |cx, _spec, args| {
+            Box::pin(async move {
+                let args = super::intuit_calls::unwrapped(args);
+                books::transaction_link(cx, arguments(args)?).await
+            })
+        },
+    });
+    out
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdateArgs {
+    pub company: Option<String>,
+    /// Optional: the Id as read; checked when given.
+    pub id: Option<String>,
+    /// Only the fields to change.
+    pub fields: Value,
+    pub sync_token: Option<String>,
+    pub dry_run: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -370,6 +436,21 @@ with_subject!(
         dry_run: a.dry_run,
     },
     books::update_entity
+);
+
+with_subject!(
+    update_settings,
+    Verb::Update,
+    SettingsUpdateArgs,
+    |a, entity| books::SettingsArgs {
+        company: a.company,
+        settings: books::Settings::named(&entity),
+        id: a.id,
+        fields: a.fields,
+        sync_token: a.sync_token,
+        dry_run: a.dry_run,
+    },
+    books::update_company_settings
 );
 
 with_subject!(
@@ -569,6 +650,10 @@ mod tests {
             "search_time_activities",
             "search_tax_agencies",
             "get_company_info",
+            "update_company_info",
+            "update_preferences",
+            "send_estimate",
+            "get_transaction_link",
         ] {
             assert!(names.contains(&expected), "{expected} in {names:?}");
         }

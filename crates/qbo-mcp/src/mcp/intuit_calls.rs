@@ -3,7 +3,8 @@
 //! (`{"customer": {…}}`, `{"bill": {"Id", "SyncToken", …}}`), `patch` and `<entity>_id`,
 //! Intuit's `create_invoice` shorthand (`customer_ref`, `line_items`), and its search criteria
 //! forms (a `{field, value, operator}` / `{key, value}` list, a `{Field: value, limit, …}`
-//! record, `{filters, asc, desc, limit, offset, count, fetchAll}`). Whatever is left is checked
+//! record, `{filters, asc, desc, limit, offset, count, fetchAll}`), and `update_company_info`'s
+//! `company_name`, `legal_name`, `company_addr`, `primary_phone`, `email`, `web_addr`. Whatever is left is checked
 //! by the tool's own argument type, so a typo is still refused by name.
 
 use rmcp::model::JsonObject;
@@ -109,6 +110,22 @@ pub fn normalize(verb: Verb, entity: &str, mut args: JsonObject) -> Result<JsonO
                 } else if entity == "Invoice" && args.contains_key("line_items") {
                     let fields = invoice_shorthand(&mut args)?;
                     args.insert("fields".into(), fields);
+                } else {
+                    // Intuit's promoted create tools take the entity's fields at the top
+                    // (`{"CustomerRef": …, "Line": […]}`): QuickBooks' names start with a
+                    // capital, this server's arguments never do.
+                    let named: Vec<String> = args
+                        .keys()
+                        .filter(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
+                        .cloned()
+                        .collect();
+                    if !named.is_empty() {
+                        let fields: Map<String, Value> = named
+                            .into_iter()
+                            .filter_map(|k| args.remove(&k).map(|v| (k, v)))
+                            .collect();
+                        args.insert("fields".into(), Value::Object(fields));
+                    }
                 }
             }
         }
@@ -146,6 +163,16 @@ pub fn normalize(verb: Verb, entity: &str, mut args: JsonObject) -> Result<JsonO
                 }
                 args.insert("fields".into(), Value::Object(object));
             }
+            if !args.contains_key("fields") {
+                let fields = match entity {
+                    "CompanyInfo" => company_info_shorthand(&mut args),
+                    "Preferences" => preference_sections(&mut args),
+                    _ => Map::new(),
+                };
+                if !fields.is_empty() {
+                    args.insert("fields".into(), Value::Object(fields));
+                }
+            }
         }
         Verb::Search => search(&mut args)?,
         Verb::Report => {
@@ -174,24 +201,18 @@ fn search(args: &mut JsonObject) -> Result<(), ToolError> {
     let mut options = Map::new();
     let criteria = match args.remove("criteria") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => list
-            .into_iter()
-            .map(criterion)
-            .collect::<Result<Vec<_>, _>>()?
-            .concat(),
+        Some(Value::Array(list)) => conditions(list, &mut options)?,
         Some(Value::Object(mut record)) => {
-            let filters = record.remove("filters");
+            let filters = record
+                .remove("filters")
+                .or_else(|| record.remove("criteria"));
             for key in SEARCH_OPTIONS {
                 if let Some(v) = record.remove(*key) {
                     options.insert((*key).to_owned(), v);
                 }
             }
             let mut list = match filters {
-                Some(Value::Array(f)) => f
-                    .into_iter()
-                    .map(criterion)
-                    .collect::<Result<Vec<_>, _>>()?
-                    .concat(),
+                Some(Value::Array(f)) => conditions(f, &mut options)?,
                 Some(other) => {
                     return Err(ToolError(format!(
                         "`criteria.filters` is a list of {{field, value, operator}}, not {other}."
@@ -220,6 +241,33 @@ fn search(args: &mut JsonObject) -> Result<(), ToolError> {
         args.insert("criteria".into(), Value::Array(criteria));
     }
     Ok(())
+}
+
+/// A criteria list as Intuit's search helper writes it: conditions, with its options as
+/// pseudo-conditions among them (`{field: "limit", value: 5}`, `{field: "asc", …}`,
+/// `{field: "fetchAll", value: true}`, and `{count: true}`), which go to `options`.
+fn conditions(list: Vec<Value>, options: &mut Map<String, Value>) -> Result<Vec<Value>, ToolError> {
+    let mut out = Vec::new();
+    for item in list {
+        if let Some(Value::Bool(count)) = item.get("count")
+            && item.get("field").is_none()
+            && item.as_object().is_some_and(|o| o.len() == 1)
+        {
+            options.insert("count".into(), json!(count));
+            continue;
+        }
+        let option = item
+            .get("field")
+            .or_else(|| item.get("key"))
+            .and_then(Value::as_str)
+            .filter(|f| SEARCH_OPTIONS.contains(f));
+        if let Some(name) = option {
+            options.insert(name.to_owned(), item["value"].clone());
+            continue;
+        }
+        out.extend(criterion(item)?);
+    }
+    Ok(out)
 }
 
 /// One criteria-list element: `{field, value, operator}`, `{key, value}` or `{Field: value}`.
@@ -292,6 +340,57 @@ fn invoice_shorthand(args: &mut JsonObject) -> Result<Value, ToolError> {
         }
     }
     Ok(fields)
+}
+
+/// Intuit's `update_company_info` arguments (`company_name`, `legal_name`, `company_addr` of
+/// `line1`, `city`, `country_sub_division_code`, `postal_code`, `country`; `primary_phone`,
+/// `email`, `web_addr`) as CompanyInfo's QuickBooks JSON.
+fn company_info_shorthand(args: &mut JsonObject) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for (from, to) in [("company_name", "CompanyName"), ("legal_name", "LegalName")] {
+        if let Some(v) = args.remove(from) {
+            fields.insert(to.into(), v);
+        }
+    }
+    if let Some(Value::Object(addr)) = args.get("company_addr").cloned() {
+        args.remove("company_addr");
+        let mut out = Map::new();
+        for (k, v) in addr {
+            let key = match k.as_str() {
+                "line1" => "Line1",
+                "city" => "City",
+                "country_sub_division_code" => "CountrySubDivisionCode",
+                "postal_code" => "PostalCode",
+                "country" => "Country",
+                _ => k.as_str(),
+            };
+            out.insert(key.to_owned(), v);
+        }
+        fields.insert("CompanyAddr".into(), Value::Object(out));
+    }
+    for (from, to, inner) in [
+        ("primary_phone", "PrimaryPhone", "FreeFormNumber"),
+        ("email", "Email", "Address"),
+        ("web_addr", "WebAddr", "URI"),
+    ] {
+        if let Some(v) = args.remove(from) {
+            fields.insert(to.into(), json!({ inner: v }));
+        }
+    }
+    fields
+}
+
+/// Preferences sections (`AccountingInfoPrefs`, …) given beside the other arguments.
+fn preference_sections(args: &mut JsonObject) -> Map<String, Value> {
+    let sections: Vec<String> = args
+        .keys()
+        .filter(|k| k.ends_with("Prefs"))
+        .cloned()
+        .collect();
+    sections
+        .into_iter()
+        .filter_map(|k| args.remove(&k).map(|v| (k, v)))
+        .collect()
 }
 
 /// The rows of a search answer shaped as Intuit's `fields` (dot paths kept) or `summary`
@@ -421,6 +520,80 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a["fields"]["Line"][0]["Amount"], json!(91.0));
+    }
+
+    #[test]
+    fn promoted_and_helper_shapes_become_ours() {
+        let a = normalize(
+            Verb::Create,
+            "Invoice",
+            obj(json!({"CustomerRef": {"value": "1"}, "Line": [], "DocNumber": "7"})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"fields": {"CustomerRef": {"value": "1"}, "Line": [], "DocNumber": "7"}})
+        );
+        let a = normalize(
+            Verb::Search,
+            "Bill",
+            obj(json!({"params": {"criteria": [
+                {"field": "TotalAmt", "value": 5, "operator": ">"},
+                {"field": "desc", "value": "TxnDate"},
+                {"field": "limit", "value": 3},
+                {"field": "fetchAll", "value": true},
+                {"count": true}
+            ]}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"criteria": [{"field": "TotalAmt", "value": 5, "operator": ">"}], "desc": "TxnDate", "limit": 3, "fetch_all": true, "count": true})
+        );
+        let a = normalize(
+            Verb::Search,
+            "Bill",
+            obj(json!({"criteria": {"criteria": [{"field": "Balance", "value": 0, "operator": ">"}], "asc": "DueDate"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"criteria": [{"field": "Balance", "value": 0, "operator": ">"}], "asc": "DueDate"})
+        );
+    }
+
+    #[test]
+    fn settings_calls_become_ours() {
+        let a = normalize(
+            Verb::Update,
+            "CompanyInfo",
+            obj(json!({"params": {"id": "1", "sync_token": "3", "legal_name": "Acme LLC", "company_addr": {"line1": "1 Main St", "city": "Reno"}, "email": "hi@acme.example"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"id": "1", "sync_token": "3", "fields": {"LegalName": "Acme LLC", "CompanyAddr": {"Line1": "1 Main St", "City": "Reno"}, "Email": {"Address": "hi@acme.example"}}})
+        );
+        let a = normalize(
+            Verb::Update,
+            "Preferences",
+            obj(json!({"params": {"preferences": {"Id": "1", "SyncToken": "0", "AccountingInfoPrefs": {"TrackDepartments": false}}}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"id": "1", "sync_token": "0", "fields": {"AccountingInfoPrefs": {"TrackDepartments": false}}})
+        );
+        let a = normalize(
+            Verb::Update,
+            "Preferences",
+            obj(json!({"SyncToken": "0", "ReportPrefs": {"ReportBasis": "Cash"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"sync_token": "0", "fields": {"ReportPrefs": {"ReportBasis": "Cash"}}})
+        );
     }
 
     #[test]

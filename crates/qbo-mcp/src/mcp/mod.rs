@@ -9,6 +9,7 @@
 //! `Origin` against the public URL. Tool handlers receive the [`ToolCaller`].
 
 pub mod approvals;
+pub mod attachments;
 pub mod books;
 mod gate;
 mod handler;
@@ -79,7 +80,12 @@ pub fn service(state: &AppState) -> StreamableHttpService<McpHandler, NeverSessi
         .with_sse_keep_alive(None)
         .with_allowed_hosts([host])
         .with_allowed_origins([origin])
-        .with_max_request_body_bytes(state.config.body_limit_bytes);
+        .with_max_request_body_bytes(
+            state
+                .config
+                .mcp_body_limit_bytes
+                .max(state.config.body_limit_bytes),
+        );
     let handler_state = state.clone();
     StreamableHttpService::new(
         move || Ok(McpHandler::new(handler_state.clone())),

@@ -16,7 +16,7 @@ pub fn named(entity: &str, id: &str, value: Option<&Value>) -> String {
     };
     let id = v["Id"].as_str().unwrap_or(id);
     let mut about = Vec::new();
-    if let Some(name) = ["DisplayName", "Name", "FullyQualifiedName"]
+    if let Some(name) = ["DisplayName", "Name", "FullyQualifiedName", "CompanyName"]
         .iter()
         .find_map(|k| v[*k].as_str())
     {

@@ -60,6 +60,10 @@ pub fn example(entity: &str) -> Option<Value> {
             json!({"Name": "Design hour", "Type": "Service", "UnitPrice": 90, "IncomeAccountRef": {"value": "79"}})
         }
         "Account" => json!({"Name": "Marketing", "AccountType": "Expense"}),
+        "CompanyInfo" => {
+            json!({"LegalName": "Craig's Design LLC", "PrimaryPhone": {"FreeFormNumber": "(555) 555-0199"}})
+        }
+        "Preferences" => json!({"AccountingInfoPrefs": {"TrackDepartments": true}}),
         "Invoice" | "Estimate" | "SalesReceipt" | "CreditMemo" | "RefundReceipt" => json!({
             "CustomerRef": {"value": "1"},
             "TxnDate": "2026-01-31",
@@ -91,7 +95,7 @@ pub fn example(entity: &str) -> Option<Value> {
 pub fn entity_names(writes: bool) -> Vec<&'static str> {
     TYPES
         .iter()
-        .filter(|t| !writes || t.kind != Kind::ReadOnly)
+        .filter(|t| !writes || !matches!(t.kind, Kind::ReadOnly | Kind::Settings))
         .map(|t| t.name)
         .collect()
 }
@@ -107,6 +111,12 @@ fn describe(property: &mut Value, text: &str) {
 pub fn refine(schema: &mut JsonObject, subject: &str, writes: bool) {
     let Some(Value::Object(props)) = schema.get_mut("properties") else {
         return;
+    };
+    // `update_company_settings` changes CompanyInfo or Preferences: its examples are theirs.
+    let subject = if props.contains_key("settings") {
+        SETTINGS
+    } else {
+        subject
     };
     for (name, property) in props.iter_mut() {
         match name.as_str() {
@@ -170,6 +180,19 @@ pub fn refine(schema: &mut JsonObject, subject: &str, writes: bool) {
     }
 }
 
+/// `entity` on the attachment tools: only the entities QuickBooks takes files on.
+pub fn attachable_entities(schema: &mut JsonObject) {
+    if let Some(Value::Object(props)) = schema.get_mut("properties")
+        && let Some(entity) = props.get_mut("entity")
+    {
+        describe(
+            entity,
+            "The entity the attachment belongs to: a transaction, or a Customer, Vendor, Employee or Item.",
+        );
+        entity["enum"] = json!(crate::quickbooks::attachments::ATTACHABLE_TO);
+    }
+}
+
 /// In the `intuit` profile every tool also takes its arguments inside `params`, as Intuit's
 /// server does (a report tool's `params` are that too, or other report parameters).
 pub fn intuit_wrapper(schema: &mut JsonObject) {
@@ -187,11 +210,24 @@ pub fn intuit_wrapper(schema: &mut JsonObject) {
     );
 }
 
+/// The subject `refine` gives `update_company_settings`'s `fields`.
+const SETTINGS: &str = "CompanyInfo|Preferences";
+
 fn refine_fields(property: &mut Value, subject: &str) {
     let mut text = String::from(
         "The entity's fields as QuickBooks' JSON names them (DisplayName, CustomerRef, Line, …); a reference is {\"value\": id}.",
     );
-    let examples: Vec<Value> = if subject.is_empty() {
+    if subject == SETTINGS || subject == "CompanyInfo" || subject == "Preferences" {
+        text = String::from(
+            "Only the settings to change, as QuickBooks' JSON names them: CompanyInfo's CompanyName, LegalName, CompanyAddr, PrimaryPhone, Email, WebAddr, …; Preferences by section, e.g. {\"AccountingInfoPrefs\": {\"TrackDepartments\": true}}.",
+        );
+    }
+    let examples: Vec<Value> = if subject == SETTINGS {
+        ["CompanyInfo", "Preferences"]
+            .iter()
+            .filter_map(|e| example(e))
+            .collect()
+    } else if subject.is_empty() {
         text.push_str(" Examples — ");
         let shown: Vec<String> = ["Customer", "Invoice", "Bill", "Item"]
             .iter()
@@ -224,6 +260,20 @@ fn object(properties: Value, required: &[&str]) -> JsonObject {
 /// An entity as QuickBooks answers it: an object with at least its `Id`.
 fn entity_object() -> Value {
     json!({"type": "object", "properties": {"Id": {"type": "string"}}, "required": ["Id"]})
+}
+
+/// An Attachable as QuickBooks answers it.
+fn attachable() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "Id": {"type": "string"}, "FileName": {"type": "string"},
+            "ContentType": {"type": "string"}, "Size": {"type": "number"},
+            "Note": {"type": "string"}, "AttachableRef": {"type": "array"},
+            "FileAccessUri": {"type": "string"}, "TempDownloadUri": {"type": "string"}
+        },
+        "required": ["Id"]
+    })
 }
 
 /// What a write answers: the entity under its name, or, for a dry run, what would be sent.
@@ -271,7 +321,12 @@ pub fn output(kind: &str, subject: &str) -> JsonObject {
     let base = answer(kind, subject);
     match kind {
         // A write an approval policy holds answers with its proposal instead (`mcp::approvals`).
-        "create_entity" | "update_entity" | "delete_entity" | "send_invoice" => {
+        "create_entity"
+        | "update_entity"
+        | "delete_entity"
+        | "send_invoice"
+        | "send_estimate"
+        | "update_company_settings" => {
             let mut o = JsonObject::new();
             o.insert("type".into(), json!("object"));
             o.insert("anyOf".into(), json!([base, held()]));
@@ -311,6 +366,26 @@ fn answer(kind: &str, subject: &str) -> JsonObject {
                 "note": {"type": ["string", "null"]}, "result": {}
             }),
             &["id", "status", "company", "tool", "preview"],
+        ),
+        "attach_file" => object(
+            json!({"Attachable": attachable(), "time": {"type": "string"}}),
+            &["Attachable"],
+        ),
+        "list_attachments" => object(
+            json!({
+                "entity": {"type": "string"}, "id": {"type": "string"},
+                "attachables": {"type": "array", "items": attachable()}
+            }),
+            &["entity", "id", "attachables"],
+        ),
+        "get_attachment" => object(
+            json!({
+                "Attachable": attachable(),
+                "download_url": {"type": "string", "description": "A temporary link to the file, valid 15 minutes; absent for a note without a file."},
+                "content_base64": {"type": "string", "description": "The file's bytes, base64, when asked and at most 5 MB."},
+                "content_note": {"type": "string", "description": "Why the bytes are not included."}
+            }),
+            &["Attachable"],
         ),
         "list_companies" => object(
             json!({"companies": {"type": "array", "items": {
@@ -368,6 +443,17 @@ fn answer(kind: &str, subject: &str) -> JsonObject {
             json!({"Invoice": entity_object(), "time": {"type": "string"}}),
             &["Invoice"],
         ),
+        "get_transaction_link" => object(
+            json!({
+                "link": {"type": "string", "description": "The transaction's QuickBooks Online page."},
+                "company": {"type": "string"}, "entity_type": {"type": "string"}, "id": {"type": "string"}
+            }),
+            &["link", "company"],
+        ),
+        "send_estimate" => object(
+            json!({"Estimate": entity_object(), "time": {"type": "string"}}),
+            &["Estimate"],
+        ),
         "get_entity" | "delete_entity" if !subject.is_empty() => object(
             json!({subject: entity_object(), "time": {"type": "string"}}),
             &[subject],
@@ -402,6 +488,8 @@ mod tests {
         }
         assert!(entity_names(true).contains(&"Invoice"));
         assert!(!entity_names(true).contains(&"TaxRate"));
+        assert!(!entity_names(true).contains(&"CompanyInfo"));
+        assert!(entity_names(false).contains(&"Preferences"));
         assert!(entity_names(false).contains(&"TaxRate"));
     }
 }

@@ -167,6 +167,9 @@ impl ToolSpec {
     fn describe(&self, intuit: bool) -> Tool {
         let mut input = (self.schema)();
         schemas::refine(&mut input, self.subject, self.effect != Effect::Read);
+        if matches!(self.kind, "attach_file" | "list_attachments") {
+            schemas::attachable_entities(&mut input);
+        }
         if intuit {
             schemas::intuit_wrapper(&mut input);
         }
@@ -276,6 +279,30 @@ pub static TOOLS: &[ToolSpec] = &[
         super::approvals::ProposalArgs
     ),
     tool!(
+        "list_attachments",
+        Role::Viewer,
+        Effect::Read,
+        "List the files and notes attached to one entity (an invoice, bill, purchase, customer, …): each attachment's id, file name, type and size.",
+        super::attachments::list_attachments,
+        super::attachments::ListArgs
+    ),
+    tool!(
+        "get_attachment",
+        Role::Viewer,
+        Effect::Read,
+        "Read one attachment by `attachable_id`: its metadata and a temporary download link (valid 15 minutes); with `include_content`, also the file's bytes as base64 when the file is at most 5 MB.",
+        super::attachments::get_attachment,
+        super::attachments::GetArgs
+    ),
+    tool!(
+        "attach_file",
+        Role::Bookkeeper,
+        Effect::Create,
+        "Attach a file (a receipt, a signed quote, …) to an entity: `content_base64` is the file's bytes, base64-encoded, at most 100 MB decoded; QuickBooks takes ai, csv, doc, docx, eps, gif, jpeg, jpg, ods, pdf, png, rtf, tif, txt, xls, xlsx and xml files, with the matching `content_type`. Each call adds another attachment.",
+        super::attachments::attach_file,
+        super::attachments::AttachArgs
+    ),
+    tool!(
         "create_entity",
         Role::Bookkeeper,
         Effect::Create,
@@ -298,6 +325,22 @@ pub static TOOLS: &[ToolSpec] = &[
         "Email an invoice to a person outside this server: to `email`, or to the invoice's own address (BillEmail). Each call sends another email.",
         books::send_invoice,
         books::SendArgs
+    ),
+    tool!(
+        "send_estimate",
+        Role::Bookkeeper,
+        Effect::Send,
+        "Email an estimate to a person outside this server: to `email` (QuickBooks also writes it into the estimate's BillEmail), or to the estimate's own address. Each call sends another email.",
+        books::send_estimate,
+        books::SendEstimateArgs
+    ),
+    tool!(
+        "update_company_settings",
+        Role::Admin,
+        Effect::Update,
+        "Change the company's own settings (admins): its CompanyInfo (name, legal name, addresses, phone, email, website) or its Preferences (class and location tracking, sales-form and email defaults, …). Sparse: fields you omit keep their values; QuickBooks refuses changes to read-only preferences. Reads the SyncToken itself when not given.",
+        books::update_company_settings,
+        books::SettingsArgs
     ),
     tool!(
         "delete_entity",
@@ -326,10 +369,11 @@ impl Registry {
     }
 
     /// The tool named `name`, whatever the caller's role.
-    /// Intuit's server spells some names with hyphens (`create-vendor`): they find the same
-    /// tool.
+    /// Intuit's server spells some names with hyphens (`create-vendor`), and registers some
+    /// under other names than its README gives (`read_invoice`): they find the same tool.
     pub fn find(&self, name: &str) -> Option<&'static ToolSpec> {
         let name = name.replace('-', "_");
+        let name = super::intuit::readme_name(&name).unwrap_or(&name);
         self.tools.iter().copied().find(|t| t.name == name)
     }
 

@@ -31,6 +31,15 @@ pub struct ApiRequest {
     /// The `requestid` of a write, when the caller fixed it (a proposal keeps one for life);
     /// otherwise each call of a write makes its own.
     pub request_id: Option<String>,
+    /// A body that is not JSON (an upload's multipart form), sent instead of `body`.
+    pub raw: Option<RawBody>,
+}
+
+/// A request body sent as it is, with its content type.
+#[derive(Debug, Clone)]
+pub struct RawBody {
+    pub content_type: String,
+    pub bytes: axum::body::Bytes,
 }
 
 impl ApiRequest {
@@ -41,6 +50,7 @@ impl ApiRequest {
             query: Vec::new(),
             body: None,
             request_id: None,
+            raw: None,
         }
     }
 
@@ -51,6 +61,7 @@ impl ApiRequest {
             query: Vec::new(),
             body: Some(body),
             request_id: None,
+            raw: None,
         }
     }
 
@@ -62,6 +73,15 @@ impl ApiRequest {
             query: Vec::new(),
             body: None,
             request_id: None,
+            raw: None,
+        }
+    }
+
+    /// A POST of a body that is not JSON (`upload`'s multipart form).
+    pub fn post_raw(path: impl Into<String>, raw: RawBody) -> Self {
+        Self {
+            raw: Some(raw),
+            ..Self::post_empty(path)
         }
     }
 
@@ -98,6 +118,8 @@ pub struct ApiResponse {
     /// Our `requestid` for writes.
     pub request_id: Option<String>,
     pub attempts: u32,
+    /// The answer as sent (a `download` link is text, not JSON).
+    pub raw: axum::body::Bytes,
 }
 
 /// A QuickBooks fault, as Intuit reports it.
@@ -264,7 +286,11 @@ impl QuickBooks {
             if let Some(id) = &request_id {
                 builder = builder.query(&[("requestid", id)]);
             }
-            if let Some(body) = &request.body {
+            if let Some(raw) = &request.raw {
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, &raw.content_type)
+                    .body(raw.bytes.clone());
+            } else if let Some(body) = &request.body {
                 builder = builder.json(body);
             }
             let started = std::time::Instant::now();
@@ -389,6 +415,7 @@ impl QuickBooks {
                 intuit_tid,
                 request_id,
                 attempts: attempt,
+                raw: bytes,
             });
         }
     }

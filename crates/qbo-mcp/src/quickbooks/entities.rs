@@ -1,6 +1,7 @@
 //! What QuickBooks allows for each entity type, as far as the gateway must know it to be safe:
 //! name lists are never deleted, only deactivated; some transactions can be voided; a few need
-//! fields even in a sparse update. Names are QuickBooks' own and case-sensitive.
+//! fields even in a sparse update; the company's settings are only ever updated. Names are
+//! QuickBooks' own and case-sensitive.
 
 /// How QuickBooks treats a type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,7 +10,10 @@ pub enum Kind {
     NameList,
     /// Invoice, Bill…: deleted for real; some can be voided.
     Transaction { voidable: bool },
-    /// CompanyInfo, Preferences, TaxRate…: read-only here.
+    /// The company's settings, one of each per company (CompanyInfo, Preferences): updated
+    /// only (by admins, with `update_company_settings`), never created or deleted.
+    Settings,
+    /// TaxRate, TaxAgency: read-only here.
     ReadOnly,
 }
 
@@ -34,6 +38,14 @@ const fn txn(name: &'static str, voidable: bool) -> EntityType {
     EntityType {
         name,
         kind: Kind::Transaction { voidable },
+        sparse_required: &[],
+    }
+}
+
+const fn settings(name: &'static str) -> EntityType {
+    EntityType {
+        name,
+        kind: Kind::Settings,
         sparse_required: &[],
     }
 }
@@ -81,8 +93,8 @@ pub static TYPES: &[EntityType] = &[
     txn("Transfer", false),
     txn("TimeActivity", false),
     txn("Attachable", false),
-    read_only("CompanyInfo"),
-    read_only("Preferences"),
+    settings("CompanyInfo"),
+    settings("Preferences"),
     read_only("TaxRate"),
     read_only("TaxAgency"),
 ];

@@ -8,6 +8,7 @@
 //! so QuickBooks never offers "Change Admin" and the connection never moves.
 
 pub mod api;
+pub mod attachments;
 pub mod checks;
 pub mod connect;
 pub mod demo;

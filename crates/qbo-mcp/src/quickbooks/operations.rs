@@ -1,6 +1,6 @@
 //! What a tool can ask of a company's books, independent of MCP: read the company, query,
-//! read one entity, run a report, see changes, create, update (sparse by default), send an
-//! invoice, delete/void/deactivate. Arguments are checked here before anything is sent, so a
+//! read one entity, run a report, see changes, create, update (sparse by default; the
+//! company's settings too), send an invoice or estimate, delete/void/deactivate. Arguments are checked here before anything is sent, so a
 //! bad argument never costs a request against the company's rate budget.
 
 use serde::Serialize;
@@ -82,11 +82,20 @@ fn date(name: &str, value: &str) -> Result<String, QboError> {
         .map_err(|_| invalid(format!("{name} `{value}` is not a date like 2026-01-31.")))
 }
 
+/// The types whose documents QuickBooks emails (`POST /{entity}/{id}/send`).
+pub const SENDABLE: &[&str] = &["Invoice", "Estimate", "SalesReceipt", "CreditMemo"];
+
 /// What deleting a `name` with `mode` does, as QuickBooks allows: without a mode, name lists
 /// are deactivated and transactions deleted.
 pub fn delete_mode(name: &str, mode: Option<DeleteMode>) -> Result<DeleteMode, QboError> {
     let t = writable(name)?;
     let mode = match (t.kind, mode) {
+        (Kind::Settings, _) => {
+            return Err(invalid(format!(
+                "A company always has its {}; it can be updated, never deleted.",
+                t.name
+            )));
+        }
         (Kind::NameList, None | Some(DeleteMode::Deactivate)) => DeleteMode::Deactivate,
         (Kind::NameList, Some(_)) => {
             return Err(invalid(format!(
@@ -227,7 +236,7 @@ impl QuickBooks {
         })
     }
 
-    /// One entity by type and id.
+    /// One entity by type and id (the company's settings by type alone: there is one of each).
     pub async fn get_entity(
         &self,
         realm_id: &str,
@@ -235,6 +244,12 @@ impl QuickBooks {
         id: &str,
     ) -> Result<Answer, QboError> {
         let t = entity_type(entity)?;
+        if t.kind == Kind::Settings {
+            return Ok(self
+                .call(realm_id, settings_read(t, realm_id))
+                .await?
+                .into());
+        }
         let id = entity_id(id)?;
         let r = self
             .call(realm_id, ApiRequest::get(format!("{}/{id}", t.path())))
@@ -368,14 +383,16 @@ impl QuickBooks {
         self.write(realm_id, &write, dry_run).await
     }
 
-    /// Emails an invoice (to `email`, or to the address on the invoice).
-    pub async fn send_invoice(
+    /// Emails an invoice or estimate (to `email`, or to the address on it: its BillEmail).
+    pub async fn send(
         &self,
         realm_id: &str,
+        entity: &str,
         id: &str,
         email: Option<&str>,
     ) -> Result<Answer, QboError> {
-        let write = Write::SendInvoice {
+        let write = Write::Send {
+            entity: entity.to_owned(),
             id: id.to_owned(),
             email: email.map(str::to_owned),
         };
@@ -436,6 +453,12 @@ impl QuickBooks {
         match write {
             Write::Create { entity, fields } => {
                 let t = writable(entity)?;
+                if t.kind == Kind::Settings {
+                    return Err(invalid(format!(
+                        "A company always has its {}; update it instead of creating one.",
+                        t.name
+                    )));
+                }
                 let Value::Object(body) = fields else {
                     return Err(invalid(
                         "fields must be a JSON object with the entity's fields.",
@@ -460,9 +483,17 @@ impl QuickBooks {
                 self.plan_update(realm_id, entity, id, fields, sync_token.as_deref())
                     .await
             }
-            Write::SendInvoice { id, email } => {
+            Write::Send { entity, id, email } => {
+                let t = entity_type(entity)?;
+                if !SENDABLE.contains(&t.name) {
+                    return Err(invalid(format!(
+                        "QuickBooks emails only {}; not a {}.",
+                        SENDABLE.join(", "),
+                        t.name
+                    )));
+                }
                 let id = entity_id(id)?;
-                let mut request = ApiRequest::post_empty(format!("invoice/{id}/send"));
+                let mut request = ApiRequest::post_empty(format!("{}/{id}/send", t.path()));
                 if let Some(to) = email {
                     if !to.contains('@') || to.len() > 254 || to.contains(char::is_whitespace) {
                         return Err(invalid(format!("`{to}` is not an email address.")));
@@ -486,6 +517,11 @@ impl QuickBooks {
         sync_token: Option<&str>,
     ) -> Result<ApiRequest, QboError> {
         let t = writable(entity)?;
+        if t.kind == Kind::Settings {
+            return self
+                .plan_settings(realm_id, t, id, fields, sync_token)
+                .await;
+        }
         let id = entity_id(id)?;
         let Value::Object(given) = fields else {
             return Err(invalid(
@@ -521,6 +557,51 @@ impl QuickBooks {
         let mut body = Value::Object(body);
         self.resolve_names(realm_id, t.name, &mut body).await?;
         Ok(ApiRequest::post(t.path(), body))
+    }
+
+    /// A change to the company's CompanyInfo or Preferences: sparse unless `"sparse": false`,
+    /// its Id and (when not given) SyncToken read from the current one.
+    async fn plan_settings(
+        &self,
+        realm_id: &str,
+        t: &EntityType,
+        id: &str,
+        fields: &Value,
+        sync_token: Option<&str>,
+    ) -> Result<ApiRequest, QboError> {
+        let Value::Object(given) = fields else {
+            return Err(invalid(format!(
+                "fields must be a JSON object with the {} fields to change.",
+                t.name
+            )));
+        };
+        if given.contains_key("Id") || given.contains_key("SyncToken") {
+            return Err(invalid(
+                "Give the SyncToken as `sync_token`, not inside `fields`; the Id is the company's own.",
+            ));
+        }
+        if t.name == "CompanyInfo" {
+            checks::check(t.name, fields, false).map_err(invalid)?;
+        }
+        let current = self.call(realm_id, settings_read(t, realm_id)).await?;
+        let current = &current.body[t.name];
+        let known = current["Id"].as_str().unwrap_or("1");
+        if !id.is_empty() && id != known {
+            return Err(invalid(format!(
+                "The company's {} has Id {known}, not `{id}`; omit `id`.",
+                t.name
+            )));
+        }
+        let mut body = given.clone();
+        body.insert("Id".into(), json!(known));
+        let sparse = body.get("sparse").and_then(Value::as_bool).unwrap_or(true);
+        body.insert("sparse".into(), json!(sparse));
+        let token = match sync_token {
+            Some(token) => json!(token),
+            None => current["SyncToken"].clone(),
+        };
+        body.insert("SyncToken".into(), token);
+        Ok(ApiRequest::post(t.path(), Value::Object(body)))
     }
 
     async fn plan_delete(
@@ -565,7 +646,9 @@ pub enum Write {
         fields: Value,
         sync_token: Option<String>,
     },
-    SendInvoice {
+    /// Email a document (an invoice, an estimate) to its customer.
+    Send {
+        entity: String,
         id: String,
         email: Option<String>,
     },
@@ -582,8 +665,8 @@ impl Write {
         match self {
             Write::Create { entity, .. }
             | Write::Update { entity, .. }
-            | Write::Delete { entity, .. } => entity,
-            Write::SendInvoice { .. } => "Invoice",
+            | Write::Delete { entity, .. }
+            | Write::Send { entity, .. } => entity,
         }
     }
 
@@ -591,10 +674,19 @@ impl Write {
     pub fn id(&self) -> Option<&str> {
         match self {
             Write::Create { .. } => None,
-            Write::Update { id, .. } | Write::Delete { id, .. } | Write::SendInvoice { id, .. } => {
-                Some(id)
+            Write::Update { id, .. } | Write::Delete { id, .. } | Write::Send { id, .. } => {
+                Some(id.as_str()).filter(|id| !id.is_empty())
             }
         }
+    }
+}
+
+/// How the company's CompanyInfo or Preferences is read: `companyinfo/{realm}`, `preferences`.
+fn settings_read(t: &EntityType, realm_id: &str) -> ApiRequest {
+    if t.name == "CompanyInfo" {
+        ApiRequest::get(format!("companyinfo/{realm_id}"))
+    } else {
+        ApiRequest::get(t.path())
     }
 }
 
@@ -637,6 +729,7 @@ pub fn request_from(shown: &Value) -> Option<ApiRequest> {
         query,
         body,
         request_id: None,
+        raw: None,
     })
 }
 

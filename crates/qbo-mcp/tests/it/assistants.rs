@@ -47,6 +47,8 @@ const VIEWER_TOOLS: &[&str] = &[
     "run_report",
     "changes_since",
     "get_proposal",
+    "list_attachments",
+    "get_attachment",
 ];
 const ADMIN_TOOLS: &[&str] = &[
     "list_companies",
@@ -56,14 +58,20 @@ const ADMIN_TOOLS: &[&str] = &[
     "run_report",
     "changes_since",
     "get_proposal",
+    "list_attachments",
+    "get_attachment",
+    "attach_file",
     "create_entity",
     "update_entity",
     "send_invoice",
+    "send_estimate",
+    "update_company_settings",
     "delete_entity",
 ];
 
-/// A bookkeeper sees the viewer's tools and the writing ones, but not `delete_entity`.
-const BOOKKEEPER_TOOLS: &[&str] = ADMIN_TOOLS.split_last().unwrap().1;
+/// A bookkeeper sees the viewer's tools and the writing ones, but not the company's settings
+/// or `delete_entity`.
+const BOOKKEEPER_TOOLS: &[&str] = ADMIN_TOOLS.split_at(ADMIN_TOOLS.len() - 2).0;
 
 fn check_report(report: &Value, server: &TestServer, tools: &[&str]) {
     assert_eq!(report["tools"], serde_json::json!(tools), "{report}");

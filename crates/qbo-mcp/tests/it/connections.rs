@@ -528,7 +528,7 @@ async fn operations_on_the_books(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    qb.send_invoice(REALM, &invoice_id, Some("books@example.com"))
+    qb.send(REALM, "Invoice", &invoice_id, Some("books@example.com"))
         .await
         .unwrap();
     let changes = qb

@@ -5,6 +5,7 @@
 mod harness;
 
 mod assistants;
+mod attachments;
 mod audit;
 mod companies;
 mod conformance;

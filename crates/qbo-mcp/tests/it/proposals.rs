@@ -19,7 +19,8 @@ use crate::replicas::{connect_company, replica};
 
 on_both_backends!(
     writes_wait_for_another_admins_approval,
-    stale_rejected_and_amount_based_proposals
+    stale_rejected_and_amount_based_proposals,
+    company_settings_and_estimates_wait_like_every_write
 );
 
 /// An assistant: calls tools over `POST /mcp` with a person's bearer token.
@@ -577,4 +578,63 @@ async fn stale_rejected_and_amount_based_proposals(backend: Backend) {
         .await;
     assert_eq!(held["status"], "pending_approval", "{held}");
     assert_eq!(stat(&t.sim, "writes"), writes);
+}
+
+/// Under `all_writes`, a change to the company's settings and an estimate's email wait as
+/// every write does: nothing is sent until another admin approves, which sends exactly the
+/// previewed request (the SyncToken read when proposed).
+async fn company_settings_and_estimates_wait_like_every_write(backend: Backend) {
+    let t = team(backend).await;
+    let (root, bea) = (t.assistant(&t.root), t.assistant(&t.bea));
+    set_policy(&t.root, json!({"mode": "all_writes"})).await;
+    let writes = stat(&t.sim, "writes");
+
+    let held = root
+        .ok(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "fields": {"LegalName": "Held Design LLC"}}),
+        )
+        .await;
+    assert_eq!(held["status"], "pending_approval", "{held}");
+    assert_eq!(held["preview"]["path"], "companyinfo", "{held}");
+    assert_eq!(held["preview"]["body"]["sparse"], true, "{held}");
+    assert!(held["preview"]["body"]["SyncToken"].is_string(), "{held}");
+    let settings = held["proposal_id"].as_str().unwrap().to_owned();
+
+    let estimates = bea
+        .ok(
+            "query",
+            json!({"query": "SELECT * FROM Estimate", "limit": 1}),
+        )
+        .await;
+    let estimate = estimates["QueryResponse"]["Estimate"][0]["Id"].clone();
+    let held = bea
+        .ok(
+            "send_estimate",
+            json!({"id": estimate, "email": "buyer@example.com"}),
+        )
+        .await;
+    assert_eq!(held["status"], "pending_approval", "{held}");
+    assert_eq!(
+        held["preview"]["path"],
+        format!("estimate/{}/send", estimate.as_str().unwrap()),
+        "{held}"
+    );
+    let sending = held["proposal_id"].as_str().unwrap().to_owned();
+    assert_eq!(stat(&t.sim, "writes"), writes, "held writes send nothing");
+    let info = root.ok("get_company_info", json!({})).await;
+    assert_ne!(info["CompanyInfo"]["LegalName"], "Held Design LLC");
+
+    for id in [&settings, &sending] {
+        let r = decide(&t.ada, id, "approve", json!({})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["status"], "executed", "{p}");
+    }
+    let info = root.ok("get_company_info", json!({})).await;
+    assert_eq!(info["CompanyInfo"]["LegalName"], "Held Design LLC");
+    let sent = root
+        .ok("get_entity", json!({"entity": "Estimate", "id": estimate}))
+        .await;
+    assert_eq!(sent["Estimate"]["EmailStatus"], "EmailSent", "{sent}");
 }

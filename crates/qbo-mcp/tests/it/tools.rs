@@ -33,7 +33,7 @@ on_both_backends!(
 );
 
 /// A server (with `profile`) with Craig's Design connected and root's token.
-async fn books(backend: Backend, profile: &str) -> (TestDb, TestServer, String) {
+pub async fn books(backend: Backend, profile: &str) -> (TestDb, TestServer, String) {
     let db = TestDb::fresh(backend).await;
     let server = TestServer::builder(&db)
         .env("QBO_MCP_TOOLS_PROFILE", profile)
@@ -65,14 +65,14 @@ pub async fn list_tools(server: &TestServer, token: &str) -> Vec<Value> {
 }
 
 /// Calls tools and checks each result's `structuredContent` against the tool's `outputSchema`.
-struct Checked<'a> {
+pub struct Checked<'a> {
     server: &'a TestServer,
     token: &'a str,
     schemas: HashMap<String, jsonschema::Validator>,
 }
 
 impl<'a> Checked<'a> {
-    async fn new(server: &'a TestServer, token: &'a str) -> Self {
+    pub async fn new(server: &'a TestServer, token: &'a str) -> Self {
         let schemas = list_tools(server, token)
             .await
             .into_iter()
@@ -91,7 +91,7 @@ impl<'a> Checked<'a> {
     }
 
     /// The call's result (not an error), its summary and structured content, checked.
-    async fn ok(&self, name: &str, arguments: Value) -> (String, Value) {
+    pub async fn ok(&self, name: &str, arguments: Value) -> (String, Value) {
         let r = call_tool(self.server, self.token, name, arguments.clone()).await;
         let result = &r["result"];
         assert_eq!(result["isError"], false, "{name} {arguments}: {r}");
@@ -107,9 +107,11 @@ impl<'a> Checked<'a> {
             "{name}: a sentence, not a debug value: {summary}"
         );
         let data = result["structuredContent"].clone();
+        let listed = name.replace('-', "_");
+        let listed = qbo_mcp::mcp::intuit::readme_name(&listed).unwrap_or(&listed);
         let schema = self
             .schemas
-            .get(name.replace('-', "_").as_str())
+            .get(listed)
             .unwrap_or_else(|| panic!("{name} is listed"));
         let errors: Vec<String> = schema.iter_errors(&data).map(|e| e.to_string()).collect();
         assert!(
@@ -119,7 +121,7 @@ impl<'a> Checked<'a> {
         (summary, data)
     }
 
-    async fn refused(&self, name: &str, arguments: Value) -> String {
+    pub async fn refused(&self, name: &str, arguments: Value) -> String {
         let r = call_tool(self.server, self.token, name, arguments).await;
         assert_eq!(r["result"]["isError"], true, "{name}: {r}");
         r["result"]["content"][0]["text"]
@@ -134,11 +136,13 @@ impl<'a> Checked<'a> {
 fn expected_annotations(name: &str) -> (bool, bool, bool, bool) {
     let verb = name.split('_').next().unwrap();
     match (name, verb) {
-        ("send_invoice", _) => (false, false, false, true),
-        (_, "create") => (false, false, false, false),
+        ("send_invoice" | "send_estimate", _) => (false, false, false, true),
+        (_, "create" | "attach" | "upload") => (false, false, false, false),
         (_, "update") => (false, false, true, false),
         (_, "delete") => (false, true, true, false),
-        (_, "get" | "search" | "list" | "query" | "run" | "changes") => (true, false, true, false),
+        (_, "get" | "search" | "list" | "query" | "run" | "changes" | "download") => {
+            (true, false, true, false)
+        }
         _ => panic!("{name}: no expectation"),
     }
 }
@@ -173,10 +177,11 @@ fn check_listing(tools: &[Value], profile: &str) {
                 .unwrap_or_else(|| panic!("{name}: {entity}"));
             assert!(names.contains(&json!("Invoice")), "{name}: {entity}");
             let writes = !read;
+            let attachments = name.contains("attach");
             assert_eq!(
                 names.contains(&json!("TaxRate")),
-                !writes,
-                "{name}: read-only types only on reads: {entity}"
+                !writes && !attachments,
+                "{name}: read-only types only on reads (attachments only on what takes them): {entity}"
             );
         }
         for date in ["start_date", "end_date"] {
@@ -250,10 +255,14 @@ async fn tools_list_tells_a_model_everything_on_both_profiles(backend: Backend) 
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     for extra in [
         "send_invoice",
+        "send_estimate",
         "changes_since",
         "query",
         "get_preferences",
         "get_report",
+        "update_company_info",
+        "update_preferences",
+        "get_transaction_link",
     ] {
         assert!(names.contains(&extra), "{extra} in {names:?}");
     }
@@ -535,6 +544,39 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
     .await;
     c.ok("get_invoice", json!({"params": {"id": invoice_id}}))
         .await;
+    // Intuit's code registers `read_invoice` (its README says get_invoice).
+    let (_, read) = c
+        .ok(
+            "read_invoice",
+            json!({"params": {"invoice_id": invoice_id}}),
+        )
+        .await;
+    assert_eq!(read["Invoice"]["Id"], invoice_id.as_str());
+    // Its promoted create tools take the entity's fields at the top.
+    let (_, promoted) = c
+        .ok(
+            "create_invoice",
+            json!({"CustomerRef": {"value": id}, "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 45, "SalesItemLineDetail": {"ItemRef": {"value": item}, "Qty": 1, "UnitPrice": 45}}], "PrivateNote": "promoted"}),
+        )
+        .await;
+    assert_eq!(promoted["Invoice"]["PrivateNote"], "promoted");
+    c.ok(
+        "delete_invoice",
+        json!({"params": {"invoice_id": promoted["Invoice"]["Id"]}}),
+    )
+    .await;
+    // Its search helper's criteria list carries the options among the conditions.
+    let (_, helper) = c
+        .ok(
+            "search_invoices",
+            json!({"params": {"criteria": [{"field": "TotalAmt", "value": 0, "operator": ">"}, {"field": "desc", "value": "TxnDate"}, {"field": "limit", "value": 2}]}}),
+        )
+        .await;
+    assert_eq!(
+        helper["QueryResponse"]["Invoice"].as_array().unwrap().len(),
+        2,
+        "{helper}"
+    );
     let (s, _) = c
         .ok(
             "send_invoice",
@@ -544,6 +586,83 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
     assert!(
         s.ends_with(&format!("emailed to ap@moved.example from {COMPANY}.")),
         "{s}"
+    );
+    let (s, link) = c
+        .ok(
+            "get_transaction_link",
+            json!({"params": {"entity_type": "invoice", "id": invoice_id}}),
+        )
+        .await;
+    assert_eq!(
+        link["link"],
+        format!("https://qbo.intuit.com/app/invoice?txnId={invoice_id}")
+    );
+    assert!(s.starts_with(&format!("[{COMPANY}] https://")), "{s}");
+    let (_, estimates) = c
+        .ok(
+            "search_estimates",
+            json!({"params": {"criteria": [], "limit": 1}}),
+        )
+        .await;
+    let estimate = estimates["QueryResponse"]["Estimate"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, sent) = c
+        .ok(
+            "send-estimate",
+            json!({"params": {"estimate_id": estimate, "send_to": "buyer@moved.example", "allow_resend": false}}),
+        )
+        .await;
+    assert_eq!(sent["Estimate"]["EmailStatus"], "EmailSent");
+    assert!(
+        s.ends_with(&format!("emailed to buyer@moved.example from {COMPANY}.")),
+        "{s}"
+    );
+    // The company's settings, as Intuit's update_company_info and a Preferences object take
+    // them: Id and SyncToken from the read, only what changes.
+    let (_, read) = c.ok("get_company_info", json!({"params": {}})).await;
+    let (s, info) = c
+        .ok(
+            "update_company_info",
+            json!({"params": {
+                "id": read["CompanyInfo"]["Id"],
+                "sync_token": read["CompanyInfo"]["SyncToken"],
+                "legal_name": "Craig's Design LLC",
+                "company_addr": {"line1": "500 Main St", "city": "Middlefield", "country_sub_division_code": "CA", "postal_code": "94303"},
+                "email": "office@craigs.example",
+                "web_addr": "https://craigs.example"
+            }}),
+        )
+        .await;
+    assert_eq!(info["CompanyInfo"]["LegalName"], "Craig's Design LLC");
+    assert_eq!(info["CompanyInfo"]["CompanyAddr"]["Line1"], "500 Main St");
+    assert_eq!(
+        info["CompanyInfo"]["Email"]["Address"],
+        "office@craigs.example"
+    );
+    assert!(
+        s.contains("(CompanyAddr, Email, LegalName, WebAddr changed)"),
+        "{s}"
+    );
+    let (_, prefs) = c.ok("get-preferences", json!({"params": {}})).await;
+    let (_, saved) = c
+        .ok(
+            "update_preferences",
+            json!({"params": {"preferences": {
+                "Id": prefs["Preferences"]["Id"],
+                "SyncToken": prefs["Preferences"]["SyncToken"],
+                "SalesFormsPrefs": {"CustomTxnNumbers": true}
+            }}}),
+        )
+        .await;
+    assert_eq!(
+        saved["Preferences"]["SalesFormsPrefs"]["CustomTxnNumbers"],
+        true
+    );
+    assert_eq!(
+        saved["Preferences"]["SalesFormsPrefs"]["AllowDeposit"], true,
+        "the rest of the section stays"
     );
     let (_, entries) = c
         .ok(
@@ -602,7 +721,224 @@ async fn calls_written_for_intuits_server_run_on_the_intuit_profile(backend: Bac
     assert!(r.contains("customr"), "{r}");
 }
 
+on_both_backends!(company_settings_are_changed_by_admins_and_estimates_are_sent);
+
+/// `update_company_settings` (admins) changes CompanyInfo and Preferences, which then read
+/// back changed; a stale SyncToken given by the caller is QuickBooks' 5010; a bookkeeper is
+/// refused before anything is sent and may not reach the settings through `update_entity`,
+/// but sends an estimate with `send_estimate`; every call is audited with what it did.
+async fn company_settings_are_changed_by_admins_and_estimates_are_sent(backend: Backend) {
+    let db = TestDb::fresh(backend).await;
+    let server = TestServer::builder(&db).start().await;
+    let admin = first_admin(&server).await;
+    connect_demo_company(&server, &admin, REALM, "craig@craigsdesign.example").await;
+    crate::people::add_person(&admin, "bea", "bookkeeper").await;
+    let root = personal_token(&db, "root").await;
+    let bea = personal_token(&db, "bea").await;
+    let c = Checked::new(&server, &root).await;
+
+    let (_, before) = c.ok("get_company_info", json!({})).await;
+    let info_token = before["CompanyInfo"]["SyncToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, info) = c
+        .ok(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "fields": {"LegalName": "Craig's Design LLC", "PrimaryPhone": {"FreeFormNumber": "(555) 555-0199"}}}),
+        )
+        .await;
+    assert_eq!(info["CompanyInfo"]["LegalName"], "Craig's Design LLC");
+    assert_eq!(
+        s,
+        format!(
+            "CompanyInfo 1 ({COMPANY}) updated in {COMPANY} (LegalName, PrimaryPhone changed)."
+        )
+    );
+    let (s, prefs) = c
+        .ok(
+            "update_company_settings",
+            json!({"settings": "Preferences", "fields": {"AccountingInfoPrefs": {"TrackDepartments": false}}}),
+        )
+        .await;
+    assert_eq!(
+        prefs["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
+    assert!(s.contains("(AccountingInfoPrefs changed)"), "{s}");
+    let (_, after) = c.ok("get_company_info", json!({})).await;
+    assert_eq!(after["CompanyInfo"]["LegalName"], "Craig's Design LLC");
+    assert_eq!(
+        after["CompanyInfo"]["PrimaryPhone"]["FreeFormNumber"],
+        "(555) 555-0199"
+    );
+    assert_eq!(
+        after["CompanyInfo"]["CompanyName"], COMPANY,
+        "a sparse update keeps the rest"
+    );
+    assert_eq!(
+        after["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
+    assert_eq!(
+        after["Preferences"]["AccountingInfoPrefs"]["DepartmentTerminology"], "Location",
+        "a section's other preferences stay"
+    );
+    let (_, changed) = c
+        .ok(
+            "changes_since",
+            json!({"entities": ["Preferences"], "since": (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string()}),
+        )
+        .await;
+    assert_eq!(
+        changed["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]["TrackDepartments"],
+        false,
+        "{changed}"
+    );
+
+    // The caller's own SyncToken, gone stale: QuickBooks' 5010, not retried.
+    let r = c
+        .refused(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "sync_token": info_token, "fields": {"LegalName": "Late"}}),
+        )
+        .await;
+    assert!(r.contains("code 5010"), "{r}");
+    // Read-only preferences are QuickBooks' to refuse.
+    let r = c
+        .refused(
+            "update_company_settings",
+            json!({"settings": "Preferences", "fields": {"CurrencyPrefs": {"HomeCurrency": {"value": "EUR"}}}}),
+        )
+        .await;
+    assert!(r.contains("code 2010"), "{r}");
+    let r = c
+        .refused(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "fields": {"Id": "1", "LegalName": "x"}}),
+        )
+        .await;
+    assert!(r.contains("sync_token"), "{r}");
+
+    // A bookkeeper: not the company's settings, by either tool; estimates, yes.
+    let tools = list_tools(&server, &bea).await;
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"send_estimate") && !names.contains(&"update_company_settings"));
+    let b = Checked::new(&server, &bea).await;
+    let r = b
+        .refused(
+            "update_company_settings",
+            json!({"settings": "CompanyInfo", "fields": {"LegalName": "Bea's"}}),
+        )
+        .await;
+    assert!(r.contains("needs the admin role"), "{r}");
+    let r = b
+        .refused(
+            "update_entity",
+            json!({"entity": "CompanyInfo", "id": "1", "fields": {"LegalName": "Bea's"}}),
+        )
+        .await;
+    assert!(r.contains("update_company_settings"), "{r}");
+    let (_, estimates) = b
+        .ok(
+            "query",
+            json!({"query": "SELECT * FROM Estimate", "limit": 1}),
+        )
+        .await;
+    let estimate = estimates["QueryResponse"]["Estimate"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, sent) = b
+        .ok(
+            "send_estimate",
+            json!({"id": estimate, "email": "buyer@example.com"}),
+        )
+        .await;
+    assert_eq!(sent["Estimate"]["EmailStatus"], "EmailSent");
+    assert!(s.starts_with(&format!("Estimate {estimate} (")), "{s}");
+    assert!(
+        s.ends_with(&format!("emailed to buyer@example.com from {COMPANY}.")),
+        "{s}"
+    );
+    let r = b.refused("send_estimate", json!({"id": "99999"})).await;
+    assert!(r.contains("code 610"), "{r}");
+
+    // Each call is audited with what it did.
+    let audit: Value = admin
+        .call(reqwest::Method::GET, "/api/v1/audit?action=tool.call", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    let of = |tool: &str| {
+        entries
+            .iter()
+            .find(|e| e["tool"] == tool && e["outcome"] == "ok")
+            .unwrap_or_else(|| panic!("an ok {tool} entry in {audit}"))
+    };
+    let sent = of("send_estimate");
+    assert_eq!(sent["details"]["entity"], "Estimate", "{sent}");
+    assert_eq!(sent["details"]["id"], estimate.as_str(), "{sent}");
+    assert_eq!(sent["details"]["send_to"], "buyer@example.com", "{sent}");
+    let settings = entries
+        .iter()
+        .filter(|e| e["tool"] == "update_company_settings" && e["outcome"] == "ok")
+        .map(|e| e["details"]["entity"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>();
+    assert_eq!(settings, ["Preferences", "CompanyInfo"], "{audit}");
+}
+
 on_both_backends!(a_stale_sync_token_the_server_read_is_read_again_once);
+
+/// The QuickBooks client with Craig's Design connected, Intuit played by whatever answers at
+/// `intuit` (a proxy in front of a simulator).
+pub async fn connected_through(test_db: &TestDb, intuit: &str) -> QuickBooks {
+    let qb = QuickBooks::new(
+        test_db.connect().await,
+        Arc::new(Sealer::new(&SecretKey::from_base64(TEST_KEY).unwrap())),
+        IntuitApp {
+            client_id: "qbo-mcp-test-app".into(),
+            client_secret: Secret::new("test-secret".into()),
+        },
+        &IntuitEnvironment::Simulator(url::Url::parse(intuit).unwrap()),
+        &url::Url::parse("http://127.0.0.1:9").unwrap(),
+        None,
+    )
+    .unwrap();
+    let me = admin(1, "alice");
+    let url = qb.start_connect(&me, None).await.unwrap();
+    qb.finish_connect(&me, authorize(&url).await).await.unwrap();
+    qb
+}
+
+/// A request a test proxy received, sent on to `url` as it came (but its Host and length).
+pub fn forwarded(
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+    url: &str,
+) -> reqwest::RequestBuilder {
+    let mut r = client().request(parts.method.clone(), url).body(body);
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" {
+            r = r.header(k, v);
+        }
+    }
+    r
+}
+
+/// What the upstream answered, as the test proxy's own answer.
+pub async fn relayed(answer: reqwest::Response) -> axum::response::Response {
+    let mut out = axum::http::Response::builder().status(answer.status());
+    for (k, v) in answer.headers() {
+        if k != "content-length" && k != "transfer-encoding" {
+            out = out.header(k, v);
+        }
+    }
+    out.body(axum::body::Body::from(answer.bytes().await.unwrap()))
+        .unwrap()
+}
 
 /// Plays a colleague who saves the same record between the server's read of its SyncToken
 /// and its write: in front of the simulator, the first update of a Customer is sent twice,
@@ -625,17 +961,7 @@ async fn interfering_proxy(sim: String) -> (String, Arc<AtomicUsize>) {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             theirs.query_pairs_mut().clear().extend_pairs(kept);
-            let send = |url: &str| {
-                let mut r = client()
-                    .request(parts.method.clone(), url)
-                    .body(body.clone());
-                for (k, v) in &parts.headers {
-                    if k != "host" && k != "content-length" {
-                        r = r.header(k, v);
-                    }
-                }
-                r.send()
-            };
+            let send = |url: &str| forwarded(&parts, body.clone(), url).send();
             let update = parts.method == "POST"
                 && parts.uri.path().ends_with("/customer")
                 && body.windows(9).any(|w| w == b"SyncToken");
@@ -643,15 +969,7 @@ async fn interfering_proxy(sim: String) -> (String, Arc<AtomicUsize>) {
                 let colleague = send(theirs.as_str()).await.unwrap();
                 assert!(colleague.status().is_success(), "the colleague's save");
             }
-            let answer = send(&url).await.unwrap();
-            let mut out = axum::http::Response::builder().status(answer.status());
-            for (k, v) in answer.headers() {
-                if k != "content-length" && k != "transfer-encoding" {
-                    out = out.header(k, v);
-                }
-            }
-            out.body(axum::body::Body::from(answer.bytes().await.unwrap()))
-                .unwrap()
+            relayed(send(&url).await.unwrap()).await
         }
     };
     let app = axum::Router::new().fallback(forward);
@@ -665,21 +983,7 @@ async fn a_stale_sync_token_the_server_read_is_read_again_once(backend: Backend)
     let test_db = TestDb::fresh(backend).await;
     let sim = simulator(consent_as(CRAIG)).await;
     let (proxy, interfered) = interfering_proxy(sim.base_url()).await;
-    let qb = QuickBooks::new(
-        test_db.connect().await,
-        Arc::new(Sealer::new(&SecretKey::from_base64(TEST_KEY).unwrap())),
-        IntuitApp {
-            client_id: "qbo-mcp-test-app".into(),
-            client_secret: Secret::new("test-secret".into()),
-        },
-        &IntuitEnvironment::Simulator(url::Url::parse(&proxy).unwrap()),
-        &url::Url::parse("http://127.0.0.1:9").unwrap(),
-        None,
-    )
-    .unwrap();
-    let me = admin(1, "alice");
-    let url = qb.start_connect(&me, None).await.unwrap();
-    qb.finish_connect(&me, authorize(&url).await).await.unwrap();
+    let qb = connected_through(&test_db, &proxy).await;
 
     // The server read the SyncToken itself: the stale answer is read again and sent once more.
     let changed = json!({"CompanyName": "Stale Token Co"});

@@ -1,6 +1,7 @@
 //! Change data capture (`GET /cdc?entities=A,B&changedSince=…`): every entity of the named
 //! types changed since a moment at most 30 days back, deleted ones as `status: Deleted`,
-//! at most 1000 objects in one answer, as Intuit does.
+//! at most 1000 objects in one answer, as Intuit does. Preferences (a singleton) is reported
+//! when it changed; CompanyInfo is not among Intuit's CDC entities.
 
 use crate::books::entity_types;
 use crate::books::{Books, fields};
@@ -44,6 +45,24 @@ pub fn run(
     let mut sections = Vec::new();
     let mut budget = MAX_OBJECTS;
     for name in entities.split(',').map(str::trim) {
+        // Preferences is a singleton: reported when it changed since then.
+        if name.eq_ignore_ascii_case("Preferences") {
+            let changed = fields::text(&books.preferences, "MetaData.LastUpdatedTime")
+                .and_then(parse_time)
+                .is_some_and(|t| t >= since)
+                && budget > 0;
+            let count = usize::from(changed);
+            budget -= count;
+            let mut section = Map::new();
+            if changed {
+                section.insert("Preferences".into(), json!([books.preferences]));
+            }
+            section.insert("startPosition".into(), json!(1));
+            section.insert("maxResults".into(), json!(count));
+            section.insert("totalCount".into(), json!(count));
+            sections.push(Value::Object(section));
+            continue;
+        }
         let Some(entity) = entity_types::by_name(name).or_else(|| entity_types::by_path(name))
         else {
             return Err(Fault::validation(

@@ -3,6 +3,7 @@
 //! token, company match, `minorversion`, throttle) and the faults a test asks for.
 //! Writes carrying a `requestid` are applied once; a retry gets the first answer.
 
+pub mod attachments;
 pub mod batch;
 pub mod cdc;
 pub mod query;
@@ -38,11 +39,16 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/v3/company/{realm}/reports/{report}", get(report))
         .route("/v3/company/{realm}/cdc", get(change_data_capture))
         .route("/v3/company/{realm}/batch", post(batch_request))
-        .route("/v3/company/{realm}/preferences", get(preferences))
+        .route(
+            "/v3/company/{realm}/preferences",
+            get(preferences).post(update_preferences),
+        )
+        .route("/v3/company/{realm}/companyinfo", post(update_company_info))
         .route("/v3/company/{realm}/companyinfo/{id}", get(company_info))
         .route("/v3/company/{realm}/{entity}", post(write))
         .route("/v3/company/{realm}/{entity}/{id}", get(read))
         .route("/v3/company/{realm}/{entity}/{id}/send", post(send))
+        .merge(attachments::routes())
 }
 
 /// What kind of call passes the gate: reports have their own budget, writes their own faults.
@@ -305,9 +311,15 @@ async fn read(
     };
     let body = {
         let books = pass.company.books.read();
-        books
-            .get_by_text(entity, &id)
-            .map(|found| pass.entity_body(entity.name, found))
+        books.get_by_text(entity, &id).map(|found| {
+            if entity.name == "Attachable" {
+                let mut found = found.clone();
+                attachments::with_link(&state, &state.base_url(&headers), &realm, &mut found);
+                pass.entity_body(entity.name, &found)
+            } else {
+                pass.entity_body(entity.name, found)
+            }
+        })
     };
     match body {
         Some(body) => pass.json(body),
@@ -341,6 +353,86 @@ async fn preferences(
     };
     let body = pass.entity_body("Preferences", &pass.company.books.read().preferences);
     pass.json(body)
+}
+
+/// Which of the company's singletons a settings write changes.
+#[derive(Debug, Clone, Copy)]
+enum Singleton {
+    CompanyInfo,
+    Preferences,
+}
+
+/// `POST /companyinfo` and `POST /preferences`: a write of a singleton, once per `requestid`.
+/// A Preferences change is announced by webhook (Intuit's list names Preferences, not
+/// CompanyInfo).
+async fn update_singleton(
+    state: Arc<SimState>,
+    realm: String,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+    which: Singleton,
+) -> Response {
+    let pass = match gate(&state, &realm, &headers, &params, CallKind::Write).await {
+        Ok(pass) => pass,
+        Err(response) => return response,
+    };
+    if let Some(other) = params
+        .get("operation")
+        .map(String::as_str)
+        .filter(|o| *o != "update")
+    {
+        return pass.fault(Fault::unsupported(other));
+    }
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return pass.fault(Fault::validation(
+                "2010",
+                "Request has invalid or unsupported property",
+                format!("Request body is not valid JSON: {error}"),
+            ));
+        }
+    };
+    let now = state.clock.now();
+    let mut changes = Vec::new();
+    let response = write_once(&pass, &params, |books| {
+        let (name, saved) = match which {
+            Singleton::CompanyInfo => ("CompanyInfo", books.update_company_info(parsed, now)?),
+            Singleton::Preferences => {
+                let saved = books.update_preferences(parsed, now)?;
+                changes.push(Change {
+                    entity: "Preferences",
+                    id: fields::text(&saved, "Id").unwrap_or("1").to_owned(),
+                    operation: "Update",
+                });
+                ("Preferences", saved)
+            }
+        };
+        Ok(pass.entity_body(name, &saved))
+    });
+    webhooks::notify(&state, &realm, changes);
+    response
+}
+
+async fn update_company_info(
+    State(state): State<Arc<SimState>>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    update_singleton(state, realm, params, headers, body, Singleton::CompanyInfo).await
+}
+
+async fn update_preferences(
+    State(state): State<Arc<SimState>>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    update_singleton(state, realm, params, headers, body, Singleton::Preferences).await
 }
 
 /// Applies a write once per `requestid`, storing the answer; then maybe fails the answer
@@ -423,7 +515,7 @@ async fn write(
     let options = WriteOptions::from_include(include);
     let mut changes = Vec::new();
     let response = write_once(&pass, &params, |books| {
-        let (result, change) = match operation {
+        let (mut result, change) = match operation {
             Some("delete") => (books.delete(entity, parsed, now)?, "Delete"),
             Some("void") => (books.void(entity, parsed, now)?, "Void"),
             Some("update") if include_void => (books.void(entity, parsed, now)?, "Void"),
@@ -439,6 +531,9 @@ async fn write(
             id: fields::text(&result, "Id").unwrap_or_default().to_owned(),
             operation: change,
         });
+        if entity.name == "Attachable" {
+            attachments::with_link(&state, &state.base_url(&headers), &realm, &mut result);
+        }
         Ok(pass.entity_body(entity.name, &result))
     });
     webhooks::notify(&state, &realm, changes);
@@ -487,18 +582,26 @@ async fn send(
     response
 }
 
-async fn run_query(pass: Pass, text: &str) -> Response {
+async fn run_query(pass: Pass, text: &str, headers: &HeaderMap) -> Response {
     let parsed = match query::parse(text.trim()) {
         Ok(parsed) => parsed,
         Err(fault) => return pass.fault(fault),
     };
     let result = query::run(&parsed, &pass.company.books.read());
     match result {
-        Ok(found) => pass.json(
-            json!({"QueryResponse": found, "time": pass.time})
-                .to_string()
-                .into_bytes(),
-        ),
+        Ok(mut found) => {
+            if let Some(Value::Array(rows)) = found.get_mut("Attachable") {
+                let base = pass.state.base_url(headers);
+                for row in rows {
+                    attachments::with_link(&pass.state, &base, &pass.company.realm_id, row);
+                }
+            }
+            pass.json(
+                json!({"QueryResponse": found, "time": pass.time})
+                    .to_string()
+                    .into_bytes(),
+            )
+        }
         Err(fault) => pass.fault(fault),
     }
 }
@@ -516,7 +619,7 @@ async fn query_by_get(
     let Some(text) = params.get("query") else {
         return pass.fault(Fault::query_parse("query parameter is missing"));
     };
-    run_query(pass, text).await
+    run_query(pass, text, &headers).await
 }
 
 async fn query_by_post(
@@ -536,7 +639,7 @@ async fn query_by_post(
     } else {
         text
     };
-    run_query(pass, &text).await
+    run_query(pass, &text, &headers).await
 }
 
 async fn report(

@@ -639,10 +639,40 @@ fn like(value: &Value, pattern: &str) -> bool {
     rest.is_empty()
 }
 
+/// Every value a path reaches through lists (`AttachableRef.EntityRef.type` in each
+/// `AttachableRef`), in comparable form.
+fn reachable<'a>(value: &'a Value, steps: &[&str], out: &mut Vec<&'a Value>) {
+    match (value, steps.split_first()) {
+        (Value::Array(items), _) => {
+            for item in items {
+                reachable(item, steps, out);
+            }
+        }
+        (Value::Object(map), None) => out.push(
+            map.get("value")
+                .or_else(|| map.get("Address"))
+                .unwrap_or(value),
+        ),
+        (_, None) => out.push(value),
+        (_, Some((first, rest))) => {
+            if let Some(next) = value.get(*first) {
+                reachable(next, rest, out);
+            }
+        }
+    }
+}
+
 fn matches(entity: &Value, condition: &Condition) -> bool {
-    let Some(value) = stored(entity, &condition.property) else {
-        return false;
-    };
+    if let Some(value) = stored(entity, &condition.property) {
+        return value_matches(value, condition);
+    }
+    let steps: Vec<&str> = condition.property.split('.').collect();
+    let mut found = Vec::new();
+    reachable(entity, &steps, &mut found);
+    found.into_iter().any(|v| value_matches(v, condition))
+}
+
+fn value_matches(value: &Value, condition: &Condition) -> bool {
     let first = condition.values.first();
     match condition.op {
         Op::In => condition

@@ -72,6 +72,7 @@ const ORDER: &[&str] = &[
     "Deposit",
     "Transfer",
     "TimeActivity",
+    "Attachable",
 ];
 
 /// Every entity type, in the order the demo books create them.
@@ -138,6 +139,6 @@ mod tests {
         );
         assert_eq!(ENTITY_TYPES.len(), ORDER.len());
         assert_eq!(ENTITY_TYPES[0].name, "Account");
-        assert_eq!(ENTITY_TYPES[ORDER.len() - 1].name, "TimeActivity");
+        assert_eq!(ENTITY_TYPES[ORDER.len() - 1].name, "Attachable");
     }
 }

@@ -2,13 +2,16 @@
 //! as QuickBooks would return it, plus what change data capture and `requestid` idempotency
 //! need). Everything lives in memory behind one lock per company.
 
+mod attachables;
 pub mod entity_types;
 pub mod fields;
 pub mod ledger;
 pub mod schema;
 pub mod seed;
+mod settings;
 mod writes;
 
+pub use attachables::Upload;
 pub use writes::WriteOptions;
 
 use bytes::Bytes;
@@ -119,6 +122,8 @@ pub struct Books {
     pub tombstones: Vec<Tombstone>,
     /// Voided transactions (`(entity, id)`): QuickBooks refuses to void or change them again.
     pub voided: HashSet<(&'static str, u64)>,
+    /// The bytes of uploaded files, by Attachable id (in memory, like everything else).
+    pub files: HashMap<u64, Bytes>,
     /// Answers by `requestid`, so a retried write is not applied twice.
     pub replies: HashMap<String, StoredReply>,
     pub company_info: Value,

@@ -166,13 +166,16 @@ impl Schema {
             .collect::<Result<HashMap<_, _>, String>>()?;
         let mut entities = Vec::new();
         for (name, entity) in raw.entity {
-            let is_transaction = match entity.family.as_str() {
-                "transaction" => true,
-                "names" => false,
+            // An attachment is deleted like a transaction but has none of a transaction's
+            // shared properties (no TxnDate, no currency).
+            let (is_transaction, shared) = match entity.family.as_str() {
+                "transaction" => (true, true),
+                "attachment" => (true, false),
+                "names" => (false, false),
                 other => return Err(format!("{name}: unknown family {other}")),
             };
             let mut properties = common.clone();
-            if is_transaction {
+            if shared {
                 properties.extend(transaction.clone());
             }
             properties.extend(props(&entity.properties)?);
@@ -242,9 +245,12 @@ impl Schema {
                 PropType::Complex(c) => {
                     (name, prop) = find(self.complex.get(c)?, step)?;
                 }
-                // `CustomerRef.value` is the reference itself.
+                // `CustomerRef.value` is the reference itself; `EntityRef.Type` its type.
                 PropType::Ref if step.eq_ignore_ascii_case("value") => {
                     name = "value";
+                }
+                PropType::Ref if step.eq_ignore_ascii_case("type") => {
+                    name = "type";
                 }
                 _ => return None,
             }
@@ -514,7 +520,7 @@ mod tests {
     #[test]
     fn the_schema_parses_and_names_every_type_it_uses() {
         let schema = Schema::parse(SOURCE).expect("valid schema");
-        assert_eq!(schema.entities.len(), 25);
+        assert_eq!(schema.entities.len(), 26);
     }
 
     #[test]

@@ -638,12 +638,13 @@ fn demo_books(profile: &Profile<'_>, seed: u64, today: NaiveDate) -> Books {
         "MetaData": {"CreateTime": crate::clock::metadata_time(Utc.from_utc_datetime(&start.and_hms_opt(9, 0, 0).unwrap_or_default())), "LastUpdatedTime": crate::clock::metadata_time(Utc.from_utc_datetime(&start.and_hms_opt(9, 0, 0).unwrap_or_default()))},
     });
     books.preferences = json!({
-        "AccountingInfoPrefs": {"TrackDepartments": true, "DepartmentTerminology": "Location", "ClassTrackingPerTxn": true, "CustomerTerminology": "Customers", "BookCloseDate": null},
+        "AccountingInfoPrefs": {"TrackDepartments": true, "DepartmentTerminology": "Location", "ClassTrackingPerTxn": true, "ClassTrackingPerTxnLine": false, "CustomerTerminology": "Customers", "BookCloseDate": null, "FirstMonthOfFiscalYear": "January", "UseAccountNumbers": true, "TaxYearMonth": "January", "TaxForm": "6"},
         "SalesFormsPrefs": {"CustomTxnNumbers": false, "AllowDeposit": true, "AllowDiscount": true, "DefaultTerms": {"value": "3"}, "ETransactionEnabledStatus": "NotApplicable"},
         "VendorAndPurchasesPrefs": {"TrackingByCustomer": true, "BillableExpenseTracking": true},
         "CurrencyPrefs": {"MultiCurrencyEnabled": false, "HomeCurrency": {"value": "USD"}},
         "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": false},
         "domain": "QBO", "sparse": false, "Id": "1", "SyncToken": "0",
+        "MetaData": {"CreateTime": crate::clock::metadata_time(Utc.from_utc_datetime(&start.and_hms_opt(9, 0, 0).unwrap_or_default())), "LastUpdatedTime": crate::clock::metadata_time(Utc.from_utc_datetime(&start.and_hms_opt(9, 0, 0).unwrap_or_default()))},
     });
     books
 }

@@ -372,6 +372,9 @@ impl Books {
             )));
         }
         self.remove(entity, id);
+        if entity.name == "Attachable" {
+            self.files.remove(&id);
+        }
         self.voided.remove(&(entity.name, id));
         self.tombstones.push(Tombstone {
             entity: entity.name,
@@ -589,6 +592,9 @@ impl Books {
             .date_naive()
             .format("%Y-%m-%d")
             .to_string();
+        if entity.name == "Attachable" {
+            return self.check_attached_entities(object);
+        }
         match entity.family {
             Family::NameList => self.complete_name(entity, object)?,
             Family::Transaction => {
@@ -821,7 +827,7 @@ impl Books {
                         }
                     }
                 }
-                if entity.name == "Invoice" {
+                if matches!(entity.name, "Invoice" | "Estimate") {
                     object
                         .entry("EmailStatus")
                         .or_insert(Value::String("NotSet".into()));

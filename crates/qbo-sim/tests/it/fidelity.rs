@@ -2,7 +2,8 @@
 //! table: write validation (2010), queryable properties and operators (4001), line
 //! arithmetic (6070), duplicate DocNumber (6140), deactivation with an open balance, the
 //! 401/403 shapes, `intuit_tid`, report ColKeys, the refresh token's hard cap, and the
-//! smaller rules (sparse as text, void, revoke, client_secret_post, query spelling).
+//! smaller rules (sparse as text, void, revoke, client_secret_post, query spelling), and
+//! Preferences' read-only preferences and SyncToken.
 
 use crate::support::*;
 use reqwest::StatusCode;
@@ -568,4 +569,94 @@ async fn item_10_the_smaller_rules() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["QueryResponse"]["Customer"][0]["Id"], made["Id"]);
+}
+
+/// Change data capture of Preferences (and Customer) since `since`.
+async fn preferences_changed(sim: &Sim, token: &str, since: &str) -> Value {
+    let response = sim
+        .http
+        .get(sim.url(&path("cdc")))
+        .query(&[
+            ("entities", "Preferences,Customer"),
+            ("changedSince", since),
+        ])
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("cdc");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn item_12_preferences_refuse_read_only_changes_and_need_their_sync_token() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect().await;
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let before = preferences_changed(&sim, &tokens.access, &since).await;
+    assert!(
+        before["CDCResponse"][0]["QueryResponse"][0]
+            .get("Preferences")
+            .is_none(),
+        "unchanged preferences are not reported: {before}"
+    );
+    let (_, read) = sim.get(&tokens.access, &path("preferences")).await;
+    let prefs = read["Preferences"].clone();
+    let token = prefs["SyncToken"].as_str().unwrap().to_owned();
+    let (status, body) = sim
+        .post(
+            &tokens.access,
+            &path("preferences"),
+            &json!({"Id": "1", "SyncToken": token, "sparse": true, "AccountingInfoPrefs": {"TrackDepartments": false}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let saved = &body["Preferences"];
+    assert_eq!(saved["AccountingInfoPrefs"]["TrackDepartments"], false);
+    assert_eq!(
+        saved["AccountingInfoPrefs"]["DepartmentTerminology"],
+        prefs["AccountingInfoPrefs"]["DepartmentTerminology"],
+        "a sparse update keeps the rest of the section"
+    );
+    let (_, again) = sim.get(&tokens.access, &path("preferences")).await;
+    assert_eq!(
+        again["Preferences"]["AccountingInfoPrefs"]["TrackDepartments"],
+        false
+    );
+    let after = preferences_changed(&sim, &tokens.access, &since).await;
+    assert_eq!(
+        after["CDCResponse"][0]["QueryResponse"][0]["Preferences"][0]["AccountingInfoPrefs"]["TrackDepartments"],
+        false,
+        "{after}"
+    );
+    let token = saved["SyncToken"].as_str().unwrap().to_owned();
+    let (status, refused) = sim
+        .post(
+            &tokens.access,
+            &path("preferences"),
+            &json!({"SyncToken": token, "sparse": true, "CurrencyPrefs": {"HomeCurrency": {"value": "EUR"}}}),
+        )
+        .await;
+    assert_eq!(
+        (status, fault_code(&refused)),
+        (StatusCode::BAD_REQUEST, "2010")
+    );
+    assert_eq!(refused["Fault"]["Error"][0]["element"], "CurrencyPrefs");
+    // What a read answers, sent back whole (a full update), is accepted.
+    let mut whole = again["Preferences"].clone();
+    whole["ReportPrefs"]["ReportBasis"] = json!("Cash");
+    let (status, body) = sim.post(&tokens.access, &path("preferences"), &whole).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Preferences"]["ReportPrefs"]["ReportBasis"], "Cash");
+    let (status, stale) = sim
+        .post(
+            &tokens.access,
+            &path("preferences"),
+            &json!({"SyncToken": token, "sparse": true, "ReportPrefs": {"ReportBasis": "Accrual"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, fault_code(&stale)),
+        (StatusCode::BAD_REQUEST, "5010")
+    );
 }

@@ -2,6 +2,7 @@
 //! as the gateway and Intuit's client libraries would.
 
 mod accounting;
+mod attachments;
 mod cli;
 mod companies;
 mod control;
@@ -11,4 +12,5 @@ mod oauth;
 mod queries;
 mod query_props;
 mod reports;
+mod settings;
 mod support;

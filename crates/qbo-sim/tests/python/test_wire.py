@@ -41,7 +41,8 @@ from quickbooks import QuickBooks
 from quickbooks.batch import batch_create
 from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import QuickbooksException
-from quickbooks.objects.base import EmailAddress
+from quickbooks.objects.attachable import Attachable
+from quickbooks.objects.base import AttachableRef, EmailAddress
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
@@ -218,6 +219,55 @@ def test_python_quickbooks_create_sparse_update_and_stale_sync_token(sim):
     batch = batch_create(made, qb=qb)
     assert not batch.faults
     assert sorted(c.DisplayName for c in batch.successes) == ["Batch One Ltd", "Batch Two Ltd"]
+
+
+def test_python_quickbooks_attachable_upload_read_and_query(sim, tmp_path):
+    """python-quickbooks' Attachable uploads through `upload` (its multipart body has bare LF
+    line ends and a base64 content part), reads back, and is found by its entity."""
+    client = connect(sim)
+    qb = quickbooks(sim, client)
+    invoice = Invoice.all(qb=qb, max_results=1)[0]
+    link = AttachableRef()
+    link.EntityRef = ref(invoice.Id)
+    link.EntityRef.type = "Invoice"
+
+    data = b"%PDF-1.4\n" + bytes(range(256)) * 8
+    receipt = Attachable()
+    receipt.AttachableRef = [link]
+    receipt.FileName = "receipt.pdf"
+    receipt.ContentType = "application/pdf"
+    receipt._FileBytes = data
+    made = receipt.save(qb=qb)
+    assert made.Id and made.Size == len(data)
+
+    scan = tmp_path / "scan.png"
+    scan.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    image = Attachable()
+    image.AttachableRef = [link]
+    image.FileName = "scan.png"
+    image.ContentType = "image/png"
+    image._FilePath = str(scan)
+    second = image.save(qb=qb)
+
+    read = Attachable.get(made.Id, qb=qb)
+    assert read.FileName == "receipt.pdf" and read.ContentType == "application/pdf"
+    assert requests.get(read.TempDownloadUri, timeout=10).content == data
+    found = Attachable.where(
+        f"AttachableRef.EntityRef.Type = 'Invoice' AND AttachableRef.EntityRef.value = '{invoice.Id}'", qb=qb
+    )
+    assert sorted(a.Id for a in found) == sorted([made.Id, second.Id])
+    download = api(sim, client, "GET", f"download/{second.Id}", params={"minorversion": 75})
+    assert download.headers["Content-Type"].startswith("text/plain")
+    assert requests.get(download.text, timeout=10).content == scan.read_bytes()
+
+    # A file type QuickBooks does not take comes back as a fault in AttachableResponse.
+    bad = Attachable()
+    bad.AttachableRef = [link]
+    bad.FileName = "setup.exe"
+    bad.ContentType = "application/octet-stream"
+    bad._FileBytes = b"MZ"
+    with pytest.raises(KeyError):
+        bad.save(qb=qb)
 
 
 def test_python_quickbooks_reports_cdc_and_throttle(sim):
@@ -521,3 +571,42 @@ def test_item_10_smaller_rules(sim):
 
     found = Customer.query("select * from Customer where displayname = 'Sparse As Text Ltd' startposition 0", qb=qb)
     assert [c.Id for c in found] == [made.Id]
+
+
+from quickbooks.objects.company_info import CompanyInfo
+from quickbooks.objects.estimate import Estimate
+from quickbooks.objects.preferences import Preferences
+
+
+def test_company_settings_and_estimate_sending(sim):
+    """python-quickbooks' CompanyInfo and Preferences `save` (a full update of what was read)
+    and `Estimate.send`, as docs/simulator.md's fidelity row 12 describes them."""
+    client = connect(sim)
+    qb = quickbooks(sim, client)
+
+    info = CompanyInfo.get(REALM, qb=qb)
+    info.LegalName = "Craig's Design LLC"
+    saved = info.save(qb=qb)
+    assert saved.LegalName == "Craig's Design LLC"
+    assert int(saved.SyncToken) == int(info.SyncToken) + 1
+    assert CompanyInfo.get(REALM, qb=qb).LegalName == "Craig's Design LLC"
+    info.LegalName = "Too late"  # still at the old SyncToken
+    assert refused(lambda: info.save(qb=qb)).error_code == 5010
+
+    prefs = Preferences.get(qb=qb)
+    prefs.AccountingInfoPrefs.TrackDepartments = False
+    saved = prefs.save(qb=qb)
+    assert saved.AccountingInfoPrefs.TrackDepartments is False
+    assert Preferences.get(qb=qb).AccountingInfoPrefs.TrackDepartments is False
+    changed = change_data_capture([Preferences], recent(), qb=qb)
+    assert changed.Preferences[0].AccountingInfoPrefs.TrackDepartments is False
+
+    fresh = Preferences.get(qb=qb)
+    fresh.CurrencyPrefs.HomeCurrency.value = "EUR"  # read-only: QuickBooks refuses it
+    assert refused(lambda: fresh.save(qb=qb)).error_code == 2010
+
+    estimate = Estimate.all(max_results=1, qb=qb)[0]
+    estimate.send(qb=qb, send_to="buyer@example.com")
+    sent = Estimate.get(estimate.Id, qb=qb)
+    assert sent.EmailStatus == "EmailSent"
+    assert sent.BillEmail.Address == "buyer@example.com"
