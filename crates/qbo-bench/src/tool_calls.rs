@@ -59,6 +59,12 @@ pub struct ToolCalls {
     /// answers take a few hundred).
     #[arg(long, default_value_t = 0)]
     sim_latency_ms: u64,
+    /// Companies the calls are spread over. Above 1, the firm-scale run: the simulator keeps
+    /// Intuit's limits, calls go to each company's customers in turn, no direct reads; it
+    /// reports throughput, QuickBooks' 429s and the audit entries written, and fails when a
+    /// call was throttled or not audited (docs/benchmarks.md, "A firm's scale").
+    #[arg(long, default_value_t = 1)]
+    companies: usize,
 }
 
 /// Tool call `n` of a bookkeeping team's working day, as `(tool, arguments)`: a third are
@@ -141,10 +147,31 @@ pub fn run(args: ToolCalls) -> anyhow::Result<()> {
     if args.seconds == 0
         || args.seconds > 600
         || args.concurrency == 0
-        || args.concurrency > 1024
+        || args.concurrency > 10_000
+        || args.companies == 0
+        || args.companies > 5_000
         || !(0.1..=10_000.0).contains(&args.rate)
     {
-        bail!("--seconds must be 1..=600, --concurrency 1..=1024 and --rate 0.1..=10000");
+        bail!(
+            "--seconds must be 1..=600, --concurrency 1..=10000, --companies 1..=5000 and --rate 0.1..=10000"
+        );
+    }
+    if args.companies > 1 {
+        if args.count_statements {
+            bail!("--count-statements is for the one-company run");
+        }
+        let mut broken = Vec::new();
+        crate::scale::throughput(
+            &crate::scale::Throughput {
+                companies: args.companies,
+                rate: args.rate,
+                concurrency: args.concurrency,
+                seconds: args.seconds,
+            },
+            &args.servers,
+            &mut broken,
+        )?;
+        return crate::scale::verdict(broken);
     }
     let server = mcp::server_binary(args.servers.server.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -159,7 +186,7 @@ pub fn run(args: ToolCalls) -> anyhow::Result<()> {
 }
 
 /// CPU time of every live thread of a process, in nanoseconds.
-fn threads_cpu_ns(pid: u32) -> Option<u64> {
+pub(crate) fn threads_cpu_ns(pid: u32) -> Option<u64> {
     let mut total = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let path = task.ok()?.path().join("schedstat");
@@ -191,7 +218,7 @@ async fn pg_commits(url: &str, name: &str) -> Option<i64> {
 }
 
 /// Connects the simulator's company through the admin's session, as the Companies page does.
-async fn connect_company(base: &str, admin: &mcp::Admin) -> anyhow::Result<()> {
+pub(crate) async fn connect_company(base: &str, admin: &mcp::Admin) -> anyhow::Result<()> {
     let started: Value = admin
         .http
         .post(format!("{base}/api/v1/companies/connect"))

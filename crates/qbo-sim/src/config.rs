@@ -81,6 +81,10 @@ pub struct SimConfig {
     pub seed: u64,
     /// The date the demo books are built around (`YYYY-MM-DD`); today when absent.
     pub demo_today: Option<chrono::NaiveDate>,
+    /// How many demo companies: the first two are Craig's Design and Landscaping and Harbor
+    /// Bicycle Works; each one after is generated, with its own admin (`owner@…`) and a
+    /// bookkeeper (`books@…`), and books seeded from `seed` (docs/simulator.md).
+    pub companies: usize,
 }
 
 impl Default for SimConfig {
@@ -106,6 +110,7 @@ impl Default for SimConfig {
             webhook_verifier_token: "qbo-sim-verifier-token".into(),
             seed: 42,
             demo_today: None,
+            companies: crate::books::seed::DEFAULT_COMPANIES,
         }
     }
 }
@@ -145,16 +150,30 @@ impl SimConfig {
         }
         let next: Self =
             serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())?;
+        next.check().map_err(|e| e.to_string())?;
+        Ok(next)
+    }
+
+    /// Refuses values out of range: a share outside 0..=1, a number of companies outside
+    /// 1..=`MAX_COMPANIES`.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let next = self;
+        if !(1..=crate::books::seed::MAX_COMPANIES).contains(&next.companies) {
+            anyhow::bail!(
+                "`companies` must be between 1 and {}",
+                crate::books::seed::MAX_COMPANIES
+            );
+        }
         for (name, rate) in [
             ("error_rate", next.error_rate),
             ("write_error_rate", next.write_error_rate),
             ("drop_rate", next.drop_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("`{name}` must be between 0 and 1"));
+                anyhow::bail!("`{name}` must be between 0 and 1");
             }
         }
-        Ok(next)
+        Ok(())
     }
 }
 

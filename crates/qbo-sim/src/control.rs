@@ -39,7 +39,7 @@ async fn stats(State(state): State<Arc<SimState>>) -> Json<Value> {
 
 async fn companies(State(state): State<Arc<SimState>>) -> Json<Value> {
     let list: Vec<Value> = state
-        .companies
+        .companies()
         .iter()
         .map(|company| {
             let users: Vec<Value> = company
@@ -132,14 +132,21 @@ async fn change_config(State(state): State<Arc<SimState>>, body: axum::body::Byt
             );
         }
     };
-    let mut config = state.config.write();
-    match config.patched(&patch) {
-        Ok(next) => {
-            *config = next;
-            Json(serde_json::to_value(&*config).unwrap_or(Value::Null)).into_response()
+    let next = {
+        let mut config = state.config.write();
+        match config.patched(&patch) {
+            Ok(next) => {
+                *config = next.clone();
+                next
+            }
+            Err(message) => return error(StatusCode::BAD_REQUEST, &message),
         }
-        Err(message) => error(StatusCode::BAD_REQUEST, &message),
-    }
+    };
+    // Building a few hundred companies' books takes a moment: off the async workers.
+    let sim = state.clone();
+    let count = next.companies;
+    let _ = tokio::task::spawn_blocking(move || sim.set_company_count(count)).await;
+    Json(serde_json::to_value(&next).unwrap_or(Value::Null)).into_response()
 }
 
 async fn expire_access_tokens(State(state): State<Arc<SimState>>) -> Json<Value> {

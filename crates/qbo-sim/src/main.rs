@@ -21,6 +21,10 @@ struct Options {
     /// Seed of the demo data.
     #[arg(long)]
     seed: Option<u64>,
+    /// How many demo companies (default 2: Craig's and Harbor's); the ones after those two are
+    /// generated, each with its own admin `owner@…` and seeded books.
+    #[arg(long, value_name = "N")]
+    companies: Option<usize>,
     /// Configuration file (TOML, or JSON when it ends in .json) with any /_sim/config keys.
     #[arg(long, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
@@ -52,6 +56,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
     if let Some(seed) = options.seed {
         config.seed = seed;
     }
+    if let Some(companies) = options.companies {
+        config.companies = companies;
+    }
+    config.check()?;
     if let Some(auto) = &options.auto_consent {
         config.auto_consent =
             Some(AutoConsent::parse(auto).map_err(|e| anyhow::anyhow!("--auto-consent: {e}"))?);

@@ -24,7 +24,9 @@ pub struct SimState {
     start_config: SimConfig,
     pub clock: SimClock,
     pub stats: Stats,
-    pub companies: Vec<Arc<Company>>,
+    /// The demo companies (`SimConfig::companies` of them), replaced whole when the number
+    /// changes.
+    roster: RwLock<Arc<Roster>>,
     pub grants: RwLock<Grants>,
     pub pacing: Pacing,
     pub signer: IdTokenSigner,
@@ -44,10 +46,8 @@ impl SimState {
     pub fn new(config: SimConfig) -> anyhow::Result<Arc<Self>> {
         let clock = SimClock::default();
         let demo_today = config.demo_today.unwrap_or_else(|| clock.today());
-        let companies = seed::demo_companies(config.seed, demo_today)
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        config.check()?;
+        let roster = Roster::build(config.companies, config.seed, demo_today);
         Ok(Arc::new(Self {
             attachment_key: rand::random(),
             dice: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x5eed)),
@@ -55,7 +55,7 @@ impl SimState {
             config: RwLock::new(config),
             clock,
             stats: Stats::default(),
-            companies,
+            roster: RwLock::new(Arc::new(roster)),
             grants: RwLock::new(Grants::default()),
             pacing: Pacing::default(),
             signer: IdTokenSigner::new()?,
@@ -69,8 +69,32 @@ impl SimState {
     }
 
     /// A company by realm id.
-    pub fn company(&self, realm_id: &str) -> Option<&Arc<Company>> {
-        self.companies.iter().find(|c| c.realm_id == realm_id)
+    pub fn company(&self, realm_id: &str) -> Option<Arc<Company>> {
+        self.roster.read().company(realm_id)
+    }
+
+    /// Every company, in order (Craig's, Harbor's, then the generated ones).
+    pub fn companies(&self) -> Arc<Roster> {
+        self.roster.read().clone()
+    }
+
+    /// Grows or shrinks the roster to `count` companies: the first ones keep their books
+    /// (and any changes made to them), new ones get fresh demo books.
+    pub fn set_company_count(&self, count: usize) {
+        let current = self.companies();
+        if current.list.len() == count {
+            return;
+        }
+        let seed = self.start_config.seed;
+        let mut list: Vec<Arc<Company>> = current.list.iter().take(count).cloned().collect();
+        if count > list.len() {
+            list.extend(
+                seed::demo_company_range(list.len()..count, seed, self.demo_today)
+                    .into_iter()
+                    .map(Arc::new),
+            );
+        }
+        *self.roster.write() = Arc::new(Roster::new(list));
     }
 
     /// A copy of the configuration in force.
@@ -118,15 +142,21 @@ impl SimState {
             *self.config.write() = self.start_config.clone();
             *self.injected.lock() = None;
             self.clock.reset();
+            self.set_company_count(self.start_config.companies);
         }
         if tokens {
             *self.grants.write() = Grants::default();
         }
         if data {
             let seed = self.start_config.seed;
-            for company in &self.companies {
-                if let Some(books) = seed::demo_books_for(&company.realm_id, seed, self.demo_today)
-                {
+            let roster = self.companies();
+            for company in &roster.list {
+                if let Some(books) = seed::demo_books_for(
+                    &company.realm_id,
+                    seed,
+                    self.demo_today,
+                    roster.list.len(),
+                ) {
                     *company.books.write() = books;
                 }
             }
@@ -135,6 +165,46 @@ impl SimState {
             self.stats.clear();
             self.pacing.clear();
         }
+    }
+}
+
+/// The demo companies, in order, with an index by realm id.
+#[derive(Debug)]
+pub struct Roster {
+    pub list: Vec<Arc<Company>>,
+    by_realm: std::collections::HashMap<String, usize>,
+}
+
+impl Roster {
+    fn new(list: Vec<Arc<Company>>) -> Self {
+        let by_realm = list
+            .iter()
+            .enumerate()
+            .map(|(index, company)| (company.realm_id.clone(), index))
+            .collect();
+        Self { list, by_realm }
+    }
+
+    fn build(count: usize, seed: u64, today: chrono::NaiveDate) -> Self {
+        Self::new(
+            seed::demo_company_range(0..count, seed, today)
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+        )
+    }
+
+    /// A company by realm id.
+    pub fn company(&self, realm_id: &str) -> Option<Arc<Company>> {
+        self.by_realm
+            .get(realm_id)
+            .and_then(|&index| self.list.get(index))
+            .cloned()
+    }
+
+    /// The companies in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Arc<Company>> {
+        self.list.iter()
     }
 }
 

@@ -480,7 +480,7 @@ async fn temporary_file(
     if state.clock.now() > issued.and_utc() + chrono::Duration::seconds(LINK_SECONDS) {
         return storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
-    let Some(company) = state.company(&realm).cloned() else {
+    let Some(company) = state.company(&realm) else {
         return denied();
     };
     let found = {

@@ -144,7 +144,7 @@ async fn gate(
 ) -> Result<Pass, Response> {
     let now = state.clock.now();
     let time = response_time(now);
-    let company = state.company(realm).cloned();
+    let company = state.company(realm);
     let realm_known = company.as_ref().map(|_| realm);
     state.stats.count(Counter::ApiRequests, realm_known);
     if let Some(injected) = state.take_injected() {

@@ -13,12 +13,12 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 /// What makes one demo company different from the other.
-struct Profile {
-    realm_id: &'static str,
-    name: &'static str,
-    email_domain: &'static str,
+struct Profile<'a> {
+    realm_id: &'a str,
+    name: &'a str,
+    email_domain: &'a str,
     city: &'static str,
-    users: &'static [(&'static str, &'static str, &'static str, UserRole)],
+    users: &'a [(&'static str, &'static str, &'static str, UserRole)],
     income_accounts: [&'static str; 3],
     items: &'static [(&'static str, &'static str, f64, usize)],
     customers: &'static [&'static str],
@@ -26,7 +26,7 @@ struct Profile {
     employees: &'static [(&'static str, &'static str)],
 }
 
-const PROFILES: [Profile; 2] = [
+const PROFILES: [Profile<'static>; 2] = [
     Profile {
         realm_id: "9341453050298464",
         name: "Craig's Design and Landscaping Services",
@@ -226,43 +226,206 @@ const CHART: &[(&str, &str, &str)] = &[
     ("Depreciation", "Other Expense", "Depreciation"),
 ];
 
-/// Builds the demo companies for a seed, around a day.
-pub fn demo_companies(seed: u64, today: NaiveDate) -> Vec<Company> {
-    PROFILES
-        .iter()
-        .enumerate()
-        .map(|(index, profile)| {
-            let users = profile
-                .users
-                .iter()
-                .enumerate()
-                .map(|(n, (login, given, family, role))| SimUser {
-                    email: format!("{login}@{}", profile.email_domain),
-                    given_name: (*given).to_owned(),
-                    family_name: (*family).to_owned(),
-                    role: *role,
-                    sub: format!(
-                        "{:08x}-5e1d-4c0a-9b7e-{:012x}",
-                        0x1a2b_0000 + index,
-                        0x51_0000 + n
-                    ),
-                })
-                .collect();
-            Company {
-                realm_id: profile.realm_id.to_owned(),
-                name: profile.name.to_owned(),
-                users: RwLock::new(users),
-                books: RwLock::new(demo_books(profile, seed.wrapping_add(index as u64), today)),
-            }
-        })
-        .collect()
+/// How many demo companies the simulator has unless told otherwise: Craig's and Harbor's.
+pub const DEFAULT_COMPANIES: usize = PROFILES.len();
+
+/// The most demo companies one simulator builds (each holds a year of books in memory).
+pub const MAX_COMPANIES: usize = 5_000;
+
+/// The realm id of the first demo company; company `n` (from 0) is this plus `n`.
+const FIRST_REALM: u64 = 9_341_453_050_298_464;
+
+/// Places and given/family names that make the names of companies beyond the first two.
+const PLACES: [&str; 25] = [
+    "Alder Creek",
+    "Bayview",
+    "Cedar Hill",
+    "Driftwood",
+    "Eastgate",
+    "Foxglove",
+    "Granite Peak",
+    "Hollow Oak",
+    "Ironwood",
+    "Juniper",
+    "Kestrel",
+    "Lakeshore",
+    "Maple Ridge",
+    "Northfield",
+    "Old Mill",
+    "Pinecrest",
+    "Quarry Lane",
+    "Redwood",
+    "Silver Birch",
+    "Tidewater",
+    "Upland",
+    "Valley Forge",
+    "Willow Bend",
+    "Yarrow",
+    "Zephyr Point",
+];
+const GIVEN: [&str; 12] = [
+    "Alex", "Bea", "Chris", "Dee", "Eli", "Fay", "Gus", "Ida", "Jon", "Kim", "Lou", "Mo",
+];
+const FAMILY: [&str; 12] = [
+    "Adler", "Brooks", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haas", "Iqbal", "Jensen",
+    "Kaur", "Larsen",
+];
+/// The two logins of every generated company: its admin (the owner) and a bookkeeper who is a
+/// plain QuickBooks user.
+const OWNER: &str = "owner";
+const BOOKKEEPER: &str = "books";
+
+/// Who company `index` is: realm id, name, email domain and users. The first two are the
+/// hand-written profiles; the others are generated from the index alone (the seed only changes
+/// their books), each with its own admin, so that no two companies share a QuickBooks user.
+struct Identity {
+    realm_id: String,
+    name: String,
+    email_domain: String,
+    users: Vec<(&'static str, &'static str, &'static str, UserRole)>,
+    /// Which hand-written profile lends its chart, items, customers and vendors.
+    template: usize,
 }
 
-/// Builds one company's books again (for `/_sim/reset`).
-pub fn demo_books_for(realm_id: &str, seed: u64, today: NaiveDate) -> Option<Books> {
-    let index = PROFILES.iter().position(|p| p.realm_id == realm_id)?;
+impl Identity {
+    fn of(index: usize) -> Self {
+        if let Some(profile) = PROFILES.get(index) {
+            return Self {
+                realm_id: profile.realm_id.to_owned(),
+                name: profile.name.to_owned(),
+                email_domain: profile.email_domain.to_owned(),
+                users: profile.users.to_vec(),
+                template: index,
+            };
+        }
+        let template = index % PROFILES.len();
+        let trade = if template == 0 {
+            "Design and Landscaping"
+        } else {
+            "Bicycle Works"
+        };
+        let place = PLACES[(index / PROFILES.len()) % PLACES.len()];
+        let round = index / (PROFILES.len() * PLACES.len());
+        let name = if round == 0 {
+            format!("{place} {trade}")
+        } else {
+            format!("{place} {trade} {}", round + 1)
+        };
+        let slug: String = name
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_lowercase();
+        Self {
+            realm_id: (FIRST_REALM + index as u64).to_string(),
+            name,
+            email_domain: format!("{slug}.example"),
+            users: vec![
+                (
+                    OWNER,
+                    GIVEN[index % GIVEN.len()],
+                    FAMILY[(index / GIVEN.len()) % FAMILY.len()],
+                    UserRole::Admin,
+                ),
+                (
+                    BOOKKEEPER,
+                    GIVEN[(index + 5) % GIVEN.len()],
+                    FAMILY[(index / GIVEN.len() + 7) % FAMILY.len()],
+                    UserRole::User,
+                ),
+            ],
+            template,
+        }
+    }
+
+    /// The index of the company with this realm id, among `count` companies.
+    fn index_of(realm_id: &str, count: usize) -> Option<usize> {
+        let index = realm_id.parse::<u64>().ok()?.checked_sub(FIRST_REALM)?;
+        let index = usize::try_from(index).ok()?;
+        (index < count && Self::of(index).realm_id == realm_id).then_some(index)
+    }
+
+    fn profile(&self) -> Profile<'_> {
+        let template = &PROFILES[self.template];
+        Profile {
+            realm_id: &self.realm_id,
+            name: &self.name,
+            email_domain: &self.email_domain,
+            users: &self.users,
+            ..*template
+        }
+    }
+}
+
+/// Builds the two default demo companies for a seed, around a day.
+pub fn demo_companies(seed: u64, today: NaiveDate) -> Vec<Company> {
+    demo_company_range(0..DEFAULT_COMPANIES, seed, today)
+}
+
+/// Builds demo companies `range` (from 0: Craig's, Harbor's, then generated ones) for a seed,
+/// around a day. Company `n` is the same whatever the range it is built in. Built on every
+/// core: a company's year of books takes a few milliseconds.
+pub fn demo_company_range(
+    range: std::ops::Range<usize>,
+    seed: u64,
+    today: NaiveDate,
+) -> Vec<Company> {
+    let indices: Vec<usize> = range.collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(indices.len().max(1));
+    let chunk = indices.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = indices
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&index| demo_company(index, seed, today))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn demo_company(index: usize, seed: u64, today: NaiveDate) -> Company {
+    let identity = Identity::of(index);
+    let profile = identity.profile();
+    let users = profile
+        .users
+        .iter()
+        .enumerate()
+        .map(|(n, (login, given, family, role))| SimUser {
+            email: format!("{login}@{}", profile.email_domain),
+            given_name: (*given).to_owned(),
+            family_name: (*family).to_owned(),
+            role: *role,
+            sub: format!(
+                "{:08x}-5e1d-4c0a-9b7e-{:012x}",
+                0x1a2b_0000 + index,
+                0x51_0000 + n
+            ),
+        })
+        .collect();
+    Company {
+        realm_id: profile.realm_id.to_owned(),
+        name: profile.name.to_owned(),
+        users: RwLock::new(users),
+        books: RwLock::new(demo_books(&profile, seed.wrapping_add(index as u64), today)),
+    }
+}
+
+/// Builds one company's books again (for `/_sim/reset`), among `count` companies.
+pub fn demo_books_for(realm_id: &str, seed: u64, today: NaiveDate, count: usize) -> Option<Books> {
+    let index = Identity::index_of(realm_id, count)?;
+    let identity = Identity::of(index);
     Some(demo_books(
-        &PROFILES[index],
+        &identity.profile(),
         seed.wrapping_add(index as u64),
         today,
     ))
@@ -312,7 +475,7 @@ fn first_of_month(today: NaiveDate, months_back: u32) -> NaiveDate {
         .unwrap_or(today)
 }
 
-fn demo_books(profile: &Profile, seed: u64, today: NaiveDate) -> Books {
+fn demo_books(profile: &Profile<'_>, seed: u64, today: NaiveDate) -> Books {
     let mut loader = Loader {
         books: Books::default(),
         rng: StdRng::seed_from_u64(seed),
@@ -486,7 +649,7 @@ fn demo_books(profile: &Profile, seed: u64, today: NaiveDate) -> Books {
     books
 }
 
-fn seed_transactions(loader: &mut Loader, profile: &Profile) {
+fn seed_transactions(loader: &mut Loader, profile: &Profile<'_>) {
     let today = loader.today;
     let account = |loader: &Loader, name: &str| loader.id_of("Account", "Name", name);
     let checking = account(loader, "Checking");

@@ -147,22 +147,24 @@ pub async fn show(
         Err(response) => return *response,
     };
     if let Some(auto) = sim.config().auto_consent {
+        let companies = sim.companies();
         let realm = auto.realm_id.clone().or_else(|| {
-            sim.companies
+            companies
                 .iter()
                 .find(|c| {
                     c.user(&auto.email)
                         .is_some_and(|u| u.role == UserRole::Admin)
                 })
-                .or_else(|| sim.companies.iter().find(|c| c.user(&auto.email).is_some()))
+                .or_else(|| companies.iter().find(|c| c.user(&auto.email).is_some()))
                 .map(|c| c.realm_id.clone())
         });
         return approve(&sim, &checked, realm.as_deref().unwrap_or(""), &auto.email);
     }
     // Companies this app is already connected to, and by whom (read once, not while rendering).
+    let companies = sim.companies();
     let connected: Vec<(&str, String)> = {
         let grants = sim.grants.read();
-        sim.companies
+        companies
             .iter()
             .filter_map(|company| {
                 grants
@@ -196,7 +198,7 @@ pub async fn show(
             (hidden("state", checked.state.as_deref().unwrap_or("")))
             label for="account" { "Sign in as, and connect the company" }
             select id="account" name="account" {
-                @for company in &sim.companies {
+                @for company in companies.iter() {
                     optgroup label=(company.name) {
                         @for user in company.user_list() {
                             @let role = if user.role == UserRole::Admin { "admin" } else { "user" };

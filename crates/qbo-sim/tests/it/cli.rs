@@ -20,7 +20,13 @@ fn help_names_every_option() {
         .expect("runs");
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for option in ["--listen", "--auto-consent", "--seed", "--config"] {
+    for option in [
+        "--listen",
+        "--auto-consent",
+        "--seed",
+        "--config",
+        "--companies",
+    ] {
         assert!(text.contains(option), "{option} in --help");
     }
 }
@@ -33,6 +39,12 @@ fn bad_options_fail_with_a_sentence() {
         .expect("runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--auto-consent"));
+    let output = Command::new(env!("CARGO_BIN_EXE_qbo-sim"))
+        .args(["--listen", "127.0.0.1:0", "--companies", "0"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`companies` must be between 1 and"));
 }
 
 #[tokio::test]
@@ -41,7 +53,9 @@ async fn prints_one_ready_line_and_serves_with_the_configured_values() {
     let config = dir.path().join("sim.toml");
     std::fs::File::create(&config)
         .and_then(|mut f| {
-            f.write_all(b"access_token_lifetime_s = 120\nrate_limit_per_minute = 900\n")
+            f.write_all(
+                b"access_token_lifetime_s = 120\nrate_limit_per_minute = 900\ncompanies = 4\n",
+            )
         })
         .expect("config file");
     let child = Command::new(env!("CARGO_BIN_EXE_qbo-sim"))
@@ -80,6 +94,14 @@ async fn prints_one_ready_line_and_serves_with_the_configured_values() {
     assert_eq!(config["access_token_lifetime_s"], 120);
     assert_eq!(config["rate_limit_per_minute"], 900);
     assert_eq!(config["seed"], 3);
+    assert_eq!(config["companies"], 4);
+    let companies: Vec<serde_json::Value> = reqwest::get(format!("{base}/_sim/companies"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(companies.len(), 4, "the file's number of companies");
     assert_eq!(
         config["auto_consent"]["email"],
         "craig@craigsdesign.example"

@@ -4,6 +4,7 @@
 mod accounting;
 mod attachments;
 mod cli;
+mod companies;
 mod control;
 mod embedding;
 mod fidelity;
