@@ -32,13 +32,7 @@ pub async fn visible_companies(
     state: &AppState,
     person: &Person,
 ) -> Result<Vec<Company>, AppError> {
-    let all: Vec<Company> = state
-        .quickbooks
-        .companies()
-        .await?
-        .into_iter()
-        .filter(|c| c.status != Status::Disconnected)
-        .collect();
+    let all = not_disconnected(state).await?;
     if person.role == Role::Admin || (state.config.grant_single_company && all.len() == 1) {
         return Ok(all);
     }
@@ -47,6 +41,33 @@ pub async fn visible_companies(
         .into_iter()
         .filter(|c| granted.contains(&c.realm_id))
         .collect())
+}
+
+/// Every company not disconnected.
+async fn not_disconnected(state: &AppState) -> Result<Vec<Company>, AppError> {
+    let mut all = state.quickbooks.companies().await?;
+    all.retain(|c| c.status != Status::Disconnected);
+    Ok(all)
+}
+
+/// The company `wanted` (a realm id, or a name in any ASCII case) names among those `person`
+/// may use, by the rules of [`visible_companies`] — without reading every company: one indexed
+/// query, and for others than admins the grant's (a tool call does this on every call, so a
+/// deactivated person, a removed grant or a disconnected company counts on the next one).
+pub async fn visible_company(
+    state: &AppState,
+    person: &Person,
+    wanted: &str,
+) -> Result<Option<Company>, AppError> {
+    let named = state.quickbooks.companies_named(wanted).await?;
+    for company in named.into_iter().filter(|c| c.status != Status::Disconnected) {
+        if grants::may_use(&state.db, person, &company.realm_id).await?
+            || (state.config.grant_single_company && not_disconnected(state).await?.len() == 1)
+        {
+            return Ok(Some(company));
+        }
+    }
+    Ok(None)
 }
 
 /// Warnings every admin should see on every page: companies whose connection needs an admin.

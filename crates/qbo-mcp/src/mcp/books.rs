@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use super::results::{count_query, named, page_of};
 use super::tools::{NoArguments, ToolContext, ToolError, ToolOutcome, ToolOutput};
 use super::trail::shortened;
-use crate::companies::visible_companies;
-use crate::error::capitalise;
+use crate::companies::{visible_companies, visible_company};
+use crate::error::{AppError, capitalise};
 use crate::people;
 use crate::quickbooks::entities::{self, Kind};
 use crate::quickbooks::operations::{
@@ -23,10 +23,12 @@ use crate::quickbooks::{Company, QboError, Status};
 async fn companies(cx: &ToolContext) -> Result<Vec<Company>, ToolError> {
     visible_companies(&cx.state, &cx.caller.person)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e.message, "cannot list companies");
-            ToolError("The company list cannot be read right now; try again in a moment.".into())
-        })
+        .map_err(unreadable)
+}
+
+fn unreadable(e: AppError) -> ToolError {
+    tracing::error!(error = %e.message, "cannot read companies");
+    ToolError("The company list cannot be read right now; try again in a moment.".into())
 }
 
 /// `list_companies`: the companies the caller may use, with connection status — every
@@ -68,23 +70,23 @@ pub async fn list_companies(cx: &ToolContext, _args: NoArguments) -> ToolOutcome
 
 /// Finds the company a tool call means: by realm id or name, or the only one available.
 pub(super) async fn company(cx: &ToolContext, wanted: Option<&str>) -> Result<Company, ToolError> {
-    let companies = companies(cx).await?;
     let found = match wanted.map(str::trim).filter(|w| !w.is_empty()) {
-        Some(w) => companies
-            .iter()
-            .find(|c| c.realm_id == w || c.name.eq_ignore_ascii_case(w))
-            .cloned(),
-        None if companies.len() == 1 => companies.first().cloned(),
-        None if companies.is_empty() => None,
+        Some(w) => visible_company(&cx.state, &cx.caller.person, w)
+            .await
+            .map_err(unreadable)?,
         None => {
-            return Err(ToolError(format!(
-                "You have several companies; pass `company` as one of: {}.",
-                companies
-                    .iter()
-                    .map(|c| format!("{} ({})", c.name, c.realm_id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            let mut companies = companies(cx).await?;
+            if companies.len() > 1 {
+                return Err(ToolError(format!(
+                    "You have several companies; pass `company` as one of: {}.",
+                    companies
+                        .iter()
+                        .map(|c| format!("{} ({})", c.name, c.realm_id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            companies.pop()
         }
     };
     let Some(company) = found else {

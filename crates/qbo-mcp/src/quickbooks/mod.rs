@@ -231,6 +231,13 @@ impl QuickBooks {
         Ok(all)
     }
 
+    /// The companies `wanted` names (`store::named`), checking the token cache of each found.
+    pub async fn companies_named(&self, wanted: &str) -> Result<Vec<Company>, sqlx::Error> {
+        let found = store::named(&self.db, wanted).await?;
+        self.access_cache.check(&found, false);
+        Ok(found)
+    }
+
     pub async fn company(&self, realm_id: &str) -> Result<Option<Company>, sqlx::Error> {
         let company = store::get(&self.db, realm_id).await?;
         match &company {

@@ -64,6 +64,13 @@ pub struct Company {
     pub token_generation: i64,
 }
 
+impl Company {
+    /// Whether `wanted` names this company: its realm id, or its name in any ASCII case.
+    pub fn answers_to(&self, wanted: &str) -> bool {
+        self.realm_id == wanted || self.name.eq_ignore_ascii_case(wanted)
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct CompanyRow {
     realm_id: String,
@@ -152,6 +159,24 @@ pub async fn get(db: &Db, realm_id: &str) -> Result<Option<Company>, sqlx::Error
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(realm_id).fetch_optional(pool).await?
     });
     Ok(row.map(Company::from))
+}
+
+/// The companies `wanted` may name, in the list's order: the one whose realm id it is, and
+/// those whose name it is in any ASCII case. One query on the primary key and the
+/// `lower(name)` index (migration 0401) instead of reading every company; SQL's `lower` may
+/// fold more than ASCII, so callers keep only `Company::answers_to` matches.
+pub async fn named(db: &Db, wanted: &str) -> Result<Vec<Company>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COMPANY_COLUMNS} FROM companies WHERE realm_id = $1 OR lower(name) = lower($1) ORDER BY name, realm_id"
+    );
+    let rows: Vec<CompanyRow> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(wanted).fetch_all(pool).await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(Company::from)
+        .filter(|c| c.answers_to(wanted))
+        .collect())
 }
 
 fn open_tokens(

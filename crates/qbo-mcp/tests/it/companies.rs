@@ -279,6 +279,60 @@ async fn grants_decide_which_companies_a_person_uses(backend: Backend) {
     )
     .await;
     assert_eq!(r["result"]["isError"], false, "{r}");
+
+    // A call names its company by realm id or by name in any case; a removed grant and a
+    // disconnected company count on the very next call.
+    for named in [HARBOR, "HARBOR BICYCLE WORKS", " Harbor Bicycle Works "] {
+        let r = call_tool(
+            &server,
+            &vic,
+            "get_company_info",
+            serde_json::json!({"company": named}),
+        )
+        .await;
+        assert_eq!(r["result"]["isError"], false, "{named}: {r}");
+        assert!(r.to_string().contains("Harbor Bicycle Works"), "{r}");
+    }
+    let r = call_tool(
+        &server,
+        &vic,
+        "get_company_info",
+        serde_json::json!({"company": "Harbor"}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], true, "a part of a name names nothing: {r}");
+    let revoked = admin
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/companies/{HARBOR}/grants/vic"),
+            None,
+        )
+        .await;
+    assert!(revoked.status().is_success(), "{}", revoked.text().await.unwrap());
+    let r = call_tool(
+        &server,
+        &vic,
+        "get_company_info",
+        serde_json::json!({"company": HARBOR}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r.to_string().contains("no company"), "{r}");
+    let r = admin
+        .call(Method::DELETE, &format!("/api/v1/companies/{HARBOR}"), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    for named in [HARBOR, "harbor bicycle works"] {
+        let r = call_tool(
+            &server,
+            &root,
+            "get_company_info",
+            serde_json::json!({"company": named}),
+        )
+        .await;
+        assert_eq!(r["result"]["isError"], true, "{named}: {r}");
+        assert!(r.to_string().contains("no company"), "{r}");
+    }
 }
 
 /// The tool names `tools/list` shows with `token`.
