@@ -60,7 +60,10 @@ pub async fn visible_company(
     wanted: &str,
 ) -> Result<Option<Company>, AppError> {
     let named = state.quickbooks.companies_named(wanted).await?;
-    for company in named.into_iter().filter(|c| c.status != Status::Disconnected) {
+    for company in named
+        .into_iter()
+        .filter(|c| c.status != Status::Disconnected)
+    {
         if grants::may_use(&state.db, person, &company.realm_id).await?
             || (state.config.grant_single_company && not_disconnected(state).await?.len() == 1)
         {

@@ -300,7 +300,10 @@ async fn grants_decide_which_companies_a_person_uses(backend: Backend) {
         serde_json::json!({"company": "Harbor"}),
     )
     .await;
-    assert_eq!(r["result"]["isError"], true, "a part of a name names nothing: {r}");
+    assert_eq!(
+        r["result"]["isError"], true,
+        "a part of a name names nothing: {r}"
+    );
     let revoked = admin
         .call(
             Method::DELETE,
@@ -308,7 +311,11 @@ async fn grants_decide_which_companies_a_person_uses(backend: Backend) {
             None,
         )
         .await;
-    assert!(revoked.status().is_success(), "{}", revoked.text().await.unwrap());
+    assert!(
+        revoked.status().is_success(),
+        "{}",
+        revoked.text().await.unwrap()
+    );
     let r = call_tool(
         &server,
         &vic,
