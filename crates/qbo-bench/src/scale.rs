@@ -256,11 +256,7 @@ pub fn refresh_storm(args: &RefreshStorm, broken: &mut Broken) -> anyhow::Result
     );
     let mut rows = Vec::new();
     for backend in &args.servers.backends {
-        let replicas = if backend == "sqlite" {
-            1
-        } else {
-            args.replicas
-        };
+        let replicas = replicas_on(backend, args.replicas);
         rows.push(runtime.block_on(refresh_storm_on(args, backend, replicas, broken))?);
     }
     println!("{}", json!({"benchmark": "refresh-storm", "results": rows}));
@@ -701,11 +697,7 @@ pub fn pacing(args: &Pacing, broken: &mut Broken) -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     for backend in &args.servers.backends {
-        let replicas = if backend == "sqlite" {
-            1
-        } else {
-            args.replicas
-        };
+        let replicas = replicas_on(backend, args.replicas);
         rows.extend(runtime.block_on(pacing_on(args, backend, replicas, broken))?);
     }
     println!(
@@ -967,4 +959,10 @@ pub fn quick(servers: &mcp::Servers, broken: &mut Broken) -> anyhow::Result<()> 
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Replicas to run on `backend`: one on SQLite (one server per database file), as asked on
+/// PostgreSQL.
+fn replicas_on(backend: &str, asked: usize) -> usize {
+    if backend == "sqlite" { 1 } else { asked }
 }

@@ -94,6 +94,17 @@ impl Pass {
     }
 }
 
+/// A write's JSON body, or QuickBooks' 2010 fault when it is not JSON.
+fn json_body(body: &[u8]) -> Result<Value, Fault> {
+    serde_json::from_slice(body).map_err(|error| {
+        Fault::validation(
+            "2010",
+            "Request has invalid or unsupported property",
+            format!("Request body is not valid JSON: {error}"),
+        )
+    })
+}
+
 fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut response = (status, body.into()).into_response();
     let headers = response.headers_mut();
@@ -384,15 +395,9 @@ async fn update_singleton(
     {
         return pass.fault(Fault::unsupported(other));
     }
-    let parsed: Value = match serde_json::from_slice(&body) {
+    let parsed = match json_body(&body) {
         Ok(parsed) => parsed,
-        Err(error) => {
-            return pass.fault(Fault::validation(
-                "2010",
-                "Request has invalid or unsupported property",
-                format!("Request body is not valid JSON: {error}"),
-            ));
-        }
+        Err(fault) => return pass.fault(fault),
     };
     let now = state.clock.now();
     let mut changes = Vec::new();
@@ -498,15 +503,9 @@ async fn write(
         Ok(entity) => entity,
         Err(fault) => return pass.fault(fault),
     };
-    let parsed: Value = match serde_json::from_slice(&body) {
+    let parsed = match json_body(&body) {
         Ok(parsed) => parsed,
-        Err(error) => {
-            return pass.fault(Fault::validation(
-                "2010",
-                "Request has invalid or unsupported property",
-                format!("Request body is not valid JSON: {error}"),
-            ));
-        }
+        Err(fault) => return pass.fault(fault),
     };
     let now = state.clock.now();
     let operation = params.get("operation").map(String::as_str);
