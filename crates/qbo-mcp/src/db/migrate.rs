@@ -135,7 +135,7 @@ async fn applied_versions(db: &Db) -> Result<Vec<i64>, sqlx::Error> {
 /// migrating).
 pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     status(db).await?.refuse_newer(db.backend())?;
-    let result = on_db!(db, pool => migrator(db.backend()).run(pool).await);
+    let result = on_db!(db, pool => migrator(db.backend()).run(&**pool).await);
     result.map_err(explain)
 }
 
@@ -153,6 +153,6 @@ fn explain(e: MigrateError) -> anyhow::Error {
 /// build a database as an older release left it.
 pub async fn migrate_to(db: &Db, version: i64) -> anyhow::Result<()> {
     status(db).await?.refuse_newer(db.backend())?;
-    let result = on_db!(db, pool => migrator(db.backend()).run_to(version, pool).await);
+    let result = on_db!(db, pool => migrator(db.backend()).run_to(version, &**pool).await);
     result.map_err(explain)
 }

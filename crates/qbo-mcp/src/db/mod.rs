@@ -8,6 +8,7 @@
 mod in_use;
 mod lock;
 mod migrate;
+mod pool;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -15,10 +16,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::secret::redact_url;
@@ -26,6 +25,12 @@ use crate::secret::redact_url;
 pub use in_use::InUse;
 pub use lock::lock_id;
 pub use migrate::{Known, Status, migrate, migrate_to, status};
+pub use pool::Pool;
+
+/// Connections sqlx's pool keeps, and connections a [`Pool`] keeps beside it for single
+/// statements, per backend (the PostgreSQL total, 16, is what one replica may hold).
+const POSTGRES_CONNECTIONS: (u32, usize) = (8, 8);
+const SQLITE_CONNECTIONS: (u32, usize) = (8, 4);
 
 /// Which database engine a handle talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +42,8 @@ pub enum Backend {
 /// A pool of connections to the one database all replicas share.
 #[derive(Debug, Clone)]
 pub enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Sqlite(Pool<Sqlite>),
+    Postgres(Pool<Postgres>),
 }
 
 /// An open transaction on either backend. Dropping it rolls back.
@@ -48,7 +53,8 @@ pub enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$pool` bound to the backend's pool (`&SqlitePool` or `&PgPool`).
+/// Runs `$body` with `$pool` bound to the backend's pool (`&Pool<Sqlite>` or `&Pool<Postgres>`,
+/// an executor that also dereferences to sqlx's pool).
 /// The body is compiled once per backend, so the same query code serves both. Both arms must
 /// yield one type: end an `execute` with `.rows_affected()` (or `;`), and decode rows into
 /// plain types or `#[derive(sqlx::FromRow)]` structs.
@@ -86,7 +92,9 @@ impl Db {
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("sqlite:") {
-            connect_sqlite(url).await.map(Db::Sqlite)
+            connect_sqlite(url)
+                .await
+                .map(|pool| Db::Sqlite(Pool::new(pool, SQLITE_CONNECTIONS.1)))
         } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             let unreachable = |e: sqlx::Error| {
                 let e = match e.as_database_error() {
@@ -109,16 +117,16 @@ impl Db {
                 .await
                 .map_err(unreachable)?;
             let pool = PgPoolOptions::new()
-                .max_connections(16)
-                // sqlx already checks a connection when it goes back to the pool; a second
-                // check when it is taken out would add a round trip to every statement
-                // (docs/benchmarks.md, "Tool calls").
+                .max_connections(POSTGRES_CONNECTIONS.0)
+                // sqlx checks a connection when it goes back to its pool (single statements
+                // avoid that: `Pool`); a second check when it is taken out would add another
+                // round trip (docs/benchmarks.md, "Tool calls").
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await
                 .map_err(unreachable)?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::Postgres(Pool::new(pool, POSTGRES_CONNECTIONS.1)))
         } else {
             Err(anyhow!(
                 "QBO_MCP_DATABASE_URL must start with sqlite:// or postgres://."
@@ -217,7 +225,7 @@ fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
+async fn connect_sqlite(url: &str) -> anyhow::Result<sqlx::SqlitePool> {
     if let Some(path) = sqlite_path(url)
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
@@ -241,7 +249,7 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30));
     SqlitePoolOptions::new()
-        .max_connections(8)
+        .max_connections(SQLITE_CONNECTIONS.0)
         // As for PostgreSQL: checked when returned, not again when taken.
         .test_before_acquire(false)
         .min_connections(1)

@@ -11,7 +11,11 @@ use qbo_mcp::{on_db, on_tx};
 use crate::harness::{Backend, TestDb, cli};
 use crate::on_both_backends;
 
-on_both_backends!(migrate_command_is_idempotent, lock_excludes_across_pools);
+on_both_backends!(
+    migrate_command_is_idempotent,
+    lock_excludes_across_pools,
+    single_statements_survive_errors_and_abandoned_statements
+);
 
 async fn migrate_command_is_idempotent(backend: Backend) {
     let db = TestDb::fresh(backend).await;
@@ -59,6 +63,57 @@ async fn lock_excludes_across_pools(backend: Backend) {
     assert!(failed.is_err());
     let rows: Vec<i64> = on_db!(&a, pool => sqlx::query_scalar("SELECT n FROM lock_probe").fetch_all(pool).await.unwrap());
     assert_eq!(rows, vec![1]);
+}
+
+/// Single statements run on connections the pool takes back without a ping (`db::Pool`): a
+/// statement the database refused leaves its connection usable, and one abandoned half-way
+/// (its caller gave up) must never leave an answer behind for the next statement on that
+/// connection. Many statements at once, more than the pool keeps, each get their own answer.
+async fn single_statements_survive_errors_and_abandoned_statements(backend: Backend) {
+    let test_db = TestDb::fresh(backend).await;
+    let db = test_db.connect().await;
+    on_db!(&db, pool => sqlx::query("CREATE TABLE probe (n BIGINT NOT NULL UNIQUE)").execute(pool).await.unwrap().rows_affected());
+    on_db!(&db, pool => sqlx::query("INSERT INTO probe (n) VALUES (1)").execute(pool).await.unwrap().rows_affected());
+    for _ in 0..3 {
+        let duplicate = on_db!(&db, pool => sqlx::query("INSERT INTO probe (n) VALUES (1)").execute(pool).await.map(|r| r.rows_affected()));
+        assert!(
+            matches!(duplicate, Err(sqlx::Error::Database(_))),
+            "{duplicate:?}"
+        );
+    }
+    // Long enough that a 5 ms timeout abandons it while the database still works on it.
+    let slow = match backend {
+        Backend::Sqlite => {
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT COUNT(*) FROM c"
+        }
+        Backend::Postgres => "SELECT COUNT(*) FROM generate_series(1, 3000000)",
+    };
+    for _ in 0..3 {
+        let abandoned = tokio::time::timeout(Duration::from_millis(5), async {
+            on_db!(&db, pool => sqlx::query_scalar::<_, i64>(slow).fetch_one(pool).await)
+        })
+        .await;
+        assert!(
+            abandoned.is_err(),
+            "the slow statement finished in 5 ms: {abandoned:?}"
+        );
+    }
+    let answers = futures::future::join_all((0..40i64).map(|i| {
+        let db = db.clone();
+        async move {
+            let row: (i64, i64) = on_db!(&db, pool => sqlx::query_as("SELECT $1 + 0, (SELECT COUNT(*) FROM probe)").bind(i).fetch_one(pool).await.unwrap());
+            row
+        }
+    }))
+    .await;
+    for (i, (echo, count)) in answers.into_iter().enumerate() {
+        assert_eq!(
+            (echo, count),
+            (i as i64, 1),
+            "statement {i} got another's answer"
+        );
+    }
+    db.close().await;
 }
 
 async fn hammer(pools: &[Db], locked: bool) -> (usize, usize) {
