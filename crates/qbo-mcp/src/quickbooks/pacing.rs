@@ -9,10 +9,13 @@
 //! - SQLite: in this process's memory. SQLite is the one-server setup (replicas need
 //!   PostgreSQL), so its count is the whole truth, and pacing costs no database work.
 //! - PostgreSQL: shared by every replica in `quickbooks_budgets` and `quickbooks_leases` (one
-//!   row per request, expiring on its own if a replica dies), checked and taken in one
-//!   transaction under the company's advisory lock, with `synchronous_commit = off`: pacing
-//!   rows are not worth a wait for the disk (a database crash loses at most the last fraction
-//!   of a second of them).
+//!   row per request, expiring on its own if a replica dies), checked and taken under the
+//!   company's advisory lock by one call of the function `qbo_pacing_acquire` (migration 0402):
+//!   one round trip per acquire, and one (`qbo_pacing_release`) per release. The limits stay
+//!   here (`PacingConfig`) and go as arguments; the bucket rule is stated once, at [`refilled`],
+//!   and a test holds the SQL to it. Both functions set `synchronous_commit = off` for their
+//!   statement's transaction: pacing rows are not worth a wait for the disk (a database crash
+//!   loses at most the last fraction of a second of them).
 //!
 //! Within a process, one task per company checks at a time; the others queue behind it in a
 //! bounded local queue, and a caller that waited too long gets a retryable error.
@@ -22,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::db::Db;
-use crate::on_db;
 
 /// Limits for one class of request.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +99,7 @@ enum Held {
     /// A slot of this process's own count (SQLite).
     Local { realm_id: String, local: Local },
     /// A row in `quickbooks_leases` (PostgreSQL).
-    Row { id: String, db: Db },
+    Row { id: String, pool: sqlx::PgPool },
 }
 
 impl Lease {
@@ -105,7 +107,7 @@ impl Lease {
         self.released = true;
         match &self.held {
             Held::Local { realm_id, local } => release_local(local, realm_id),
-            Held::Row { id, db } => release(db, id).await,
+            Held::Row { id, pool } => release(pool, id).await,
         }
     }
 }
@@ -117,40 +119,24 @@ impl Drop for Lease {
         }
         match &mut self.held {
             Held::Local { realm_id, local } => release_local(local, realm_id),
-            Held::Row { id, db } => {
-                let (db, id) = (db.clone(), std::mem::take(id));
+            Held::Row { id, pool } => {
+                let (pool, id) = (pool.clone(), std::mem::take(id));
                 if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(async move { release(&db, &id).await });
+                    handle.spawn(async move { release(&pool, &id).await });
                 }
             }
         }
     }
 }
 
-/// Deletes a lease row in one round trip, without waiting for the commit to reach the disk
-/// (`synchronous_commit = off` for this transaction only): a lease lost in a database crash
-/// only frees its slot early, after the request it counted has long ended.
-async fn release(db: &Db, id: &str) {
-    let result = match db {
-        Db::Postgres(pool) => {
-            // The id is a UUID we made; nothing else goes into the text.
-            let sql = format!(
-                "BEGIN; SET LOCAL synchronous_commit = off; DELETE FROM quickbooks_leases WHERE lease_id = '{}'; COMMIT",
-                id.replace('\'', "")
-            );
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .map(drop)
-        }
-        Db::Sqlite(_) => on_db!(db, pool => {
-            sqlx::query("DELETE FROM quickbooks_leases WHERE lease_id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(drop)
-        }),
-    };
+/// Deletes a lease row in one round trip (`qbo_pacing_release`, migration 0402), without
+/// waiting for the commit to reach the disk: a lease lost in a database crash only frees its slot
+/// early, after the request it counted has long ended.
+async fn release(pool: &sqlx::PgPool, id: &str) {
+    let result = sqlx::query("SELECT qbo_pacing_release($1)")
+        .bind(id)
+        .execute(pool)
+        .await;
     if let Err(e) = result {
         // The lease expires by itself; the slot is lost only until then.
         tracing::warn!(error = %e, "could not release a QuickBooks lease");
@@ -174,15 +160,24 @@ fn release_local(local: &Local, realm_id: &str) {
     }
 }
 
-/// Tokens in a bucket at `now`, refilled since `stored` (a full bucket when never used).
-fn refilled(budget: &Budget, stored: Option<(f64, i64)>, now: i64) -> f64 {
+/// The bucket rule, stated once for both backends (PostgreSQL's `qbo_pacing_refilled`, migration
+/// 0402, is the same arithmetic, and the test `pacing::postgres_function_agrees_with_rust` holds
+/// the two to each other): the tokens in a bucket at `now`, given `stored` = (tokens, time of
+/// the last spend). A bucket never spent is full; otherwise it gains `per_minute / 60000`
+/// tokens a millisecond since then (never for a negative span: a clock behind the bucket's),
+/// up to its capacity. A request takes one token from each bucket it spends (`api`, and
+/// `report` for reports) when every one holds at least one; the bucket's time becomes the later
+/// of `now` and its time (never moved back, so no span is refilled twice). When one holds less,
+/// the wait is [`refill_wait`] of the first such bucket.
+pub fn refilled(budget: &Budget, stored: Option<(f64, i64)>, now: i64) -> f64 {
     let (tokens, updated) = stored.unwrap_or((budget.capacity, now));
     let per_ms = budget.per_minute / 60_000.0;
     (tokens + (now - updated).max(0) as f64 * per_ms).min(budget.capacity)
 }
 
-/// How long until a bucket holding `tokens` has one.
-fn refill_wait(budget: &Budget, tokens: f64) -> Duration {
+/// How long until a bucket holding `tokens` has one (1 ms to 1 s: a longer wait is taken in
+/// steps).
+pub fn refill_wait(budget: &Budget, tokens: f64) -> Duration {
     let per_ms = budget.per_minute / 60_000.0;
     let wait_ms = ((1.0 - tokens) / per_ms).ceil() as u64;
     Duration::from_millis(wait_ms.clamp(1, 1_000))
@@ -224,6 +219,9 @@ enum Attempt {
     /// Try again after this long.
     Wait(Duration),
 }
+
+/// How long to wait when every in-flight slot of a company is taken.
+const SLOT_WAIT: Duration = Duration::from_millis(10);
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -310,7 +308,7 @@ impl Pacer {
         let mut all = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let company = all.entry(realm_id.to_owned()).or_default();
         if company.in_flight >= self.config.max_in_flight {
-            return Attempt::Wait(Duration::from_millis(10));
+            return Attempt::Wait(SLOT_WAIT);
         }
         let mut spent = company.buckets;
         for (i, (_, budget)) in self.classes(class).iter().enumerate() {
@@ -318,7 +316,8 @@ impl Pacer {
             if tokens < 1.0 {
                 return Attempt::Wait(refill_wait(budget, tokens));
             }
-            spent[i] = Some((tokens - 1.0, now));
+            let at = spent[i].map_or(now, |(_, updated)| updated.max(now));
+            spent[i] = Some((tokens - 1.0, at));
         }
         company.buckets = spent;
         company.in_flight += 1;
@@ -328,9 +327,10 @@ impl Pacer {
         })
     }
 
-    /// PostgreSQL: shared by every replica, under the company's advisory lock, in four round
-    /// trips (begin with the lock, read, write, commit), none waiting for the disk: pacing
-    /// rows are `synchronous_commit = off` (docs/benchmarks.md, "Pacing").
+    /// PostgreSQL: shared by every replica, in one round trip: `qbo_pacing_acquire` (migration
+    /// 0402) takes the company's advisory lock, cleans expired leases, counts, refills, decides
+    /// and writes, with `synchronous_commit = off` (docs/benchmarks.md, "Pacing"). The limits
+    /// come from `PacingConfig` as arguments; the wait is computed here, as on SQLite.
     async fn try_row(
         &self,
         pool: &sqlx::PgPool,
@@ -338,68 +338,40 @@ impl Pacer {
         class: Class,
     ) -> Result<Attempt, sqlx::Error> {
         let lock = crate::db::lock_id(&format!("quickbooks-pacing:{realm_id}"));
-        let mut tx = pool
-            .begin_with(sqlx::AssertSqlSafe(format!(
-                "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({lock})"
-            )))
-            .await?;
-        let now = now_ms();
-        // Expired leases go, and what is left is counted with both buckets, in one statement.
-        let (in_flight, api_tokens, api_at, report_tokens, report_at): (
-            i64,
-            Option<f64>,
-            Option<i64>,
-            Option<f64>,
-            Option<i64>,
-        ) = sqlx::query_as(
-            "WITH gone AS (DELETE FROM quickbooks_leases WHERE realm_id = $1 AND expires_ms < $2)
-             SELECT (SELECT COUNT(*) FROM quickbooks_leases WHERE realm_id = $1 AND expires_ms >= $2),
-                    a.tokens, a.updated_ms, r.tokens, r.updated_ms
-             FROM (SELECT 1) one
-             LEFT JOIN quickbooks_budgets a ON a.realm_id = $1 AND a.class = 'api'
-             LEFT JOIN quickbooks_budgets r ON r.realm_id = $1 AND r.class = 'report'",
-        )
-        .bind(realm_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        if in_flight >= self.config.max_in_flight {
-            tx.commit().await?;
-            return Ok(Attempt::Wait(Duration::from_millis(10)));
-        }
-        let stored = [api_tokens.zip(api_at), report_tokens.zip(report_at)];
-        let mut names = Vec::new();
-        let mut left = Vec::new();
-        for (i, (name, budget)) in self.classes(class).iter().enumerate() {
-            let tokens = refilled(budget, stored[i], now);
-            if tokens < 1.0 {
-                tx.commit().await?;
-                return Ok(Attempt::Wait(refill_wait(budget, tokens)));
-            }
-            names.push(*name);
-            left.push(tokens - 1.0);
-        }
+        let classes = self.classes(class);
+        let names: Vec<&str> = classes.iter().map(|(name, _)| *name).collect();
+        let capacities: Vec<f64> = classes.iter().map(|(_, b)| b.capacity).collect();
+        let per_minute: Vec<f64> = classes.iter().map(|(_, b)| b.per_minute).collect();
         let lease_id = uuid::Uuid::new_v4().to_string();
-        sqlx::query(
-            "WITH spent AS (
-                 INSERT INTO quickbooks_budgets (realm_id, class, tokens, updated_ms)
-                 SELECT $1, c, t, $4 FROM UNNEST($2::text[], $3::float8[]) AS u(c, t)
-                 ON CONFLICT (realm_id, class) DO UPDATE SET tokens = EXCLUDED.tokens, updated_ms = EXCLUDED.updated_ms)
-             INSERT INTO quickbooks_leases (lease_id, realm_id, expires_ms) VALUES ($5, $1, $6)",
-        )
-        .bind(realm_id)
-        .bind(&names)
-        .bind(&left)
-        .bind(now)
-        .bind(&lease_id)
-        .bind(now + self.config.lease_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Attempt::Granted(Held::Row {
-            id: lease_id,
-            db: self.db.clone(),
-        }))
+        let now = now_ms();
+        let (granted, empty_class, empty_tokens): (bool, Option<String>, Option<f64>) =
+            sqlx::query_as(
+                "SELECT granted, empty_class, empty_tokens
+                 FROM qbo_pacing_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(realm_id)
+            .bind(lock)
+            .bind(now)
+            .bind(self.config.max_in_flight)
+            .bind(&lease_id)
+            .bind(now + self.config.lease_ms)
+            .bind(&names)
+            .bind(&capacities)
+            .bind(&per_minute)
+            .fetch_one(pool)
+            .await?;
+        if granted {
+            return Ok(Attempt::Granted(Held::Row {
+                id: lease_id,
+                pool: pool.clone(),
+            }));
+        }
+        let empty = empty_class.and_then(|name| classes.iter().find(|(n, _)| *n == name));
+        Ok(match (empty, empty_tokens) {
+            (Some((_, budget)), Some(tokens)) => Attempt::Wait(refill_wait(budget, tokens)),
+            // Every slot is taken.
+            _ => Attempt::Wait(SLOT_WAIT),
+        })
     }
 }
 

@@ -14,6 +14,7 @@ mod connections;
 mod foundation;
 mod oauth;
 mod operations;
+mod pacing;
 mod people;
 mod proposals;
 mod proxy;

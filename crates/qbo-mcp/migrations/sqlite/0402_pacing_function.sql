@@ -1,0 +1,2 @@
+-- Pacing is in memory on SQLite (quickbooks/pacing.rs): nothing to create. PostgreSQL's 0402
+-- creates the functions that pace every replica in one round trip.
