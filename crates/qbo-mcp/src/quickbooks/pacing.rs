@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::db::Db;
+use sqlx::Postgres;
+
+use crate::db::{Db, Pool};
 
 /// Limits for one class of request.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +101,7 @@ enum Held {
     /// A slot of this process's own count (SQLite).
     Local { realm_id: String, local: Local },
     /// A row in `quickbooks_leases` (PostgreSQL).
-    Row { id: String, pool: sqlx::PgPool },
+    Row { id: String, pool: Pool<Postgres> },
 }
 
 impl Lease {
@@ -132,7 +134,7 @@ impl Drop for Lease {
 /// Deletes a lease row in one round trip (`qbo_pacing_release`, migration 0402), without
 /// waiting for the commit to reach the disk: a lease lost in a database crash only frees its slot
 /// early, after the request it counted has long ended.
-async fn release(pool: &sqlx::PgPool, id: &str) {
+async fn release(pool: &Pool<Postgres>, id: &str) {
     let result = sqlx::query("SELECT qbo_pacing_release($1)")
         .bind(id)
         .execute(pool)
@@ -333,7 +335,7 @@ impl Pacer {
     /// come from `PacingConfig` as arguments; the wait is computed here, as on SQLite.
     async fn try_row(
         &self,
-        pool: &sqlx::PgPool,
+        pool: &Pool<Postgres>,
         realm_id: &str,
         class: Class,
     ) -> Result<Attempt, sqlx::Error> {
