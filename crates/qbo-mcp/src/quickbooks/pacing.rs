@@ -8,10 +8,12 @@
 //! (docs/benchmarks.md, "Pacing"):
 //! - SQLite: in this process's memory. SQLite is the one-server setup (replicas need
 //!   PostgreSQL), so its count is the whole truth, and pacing costs no database work.
-//! - PostgreSQL: shared by every replica in `quickbooks_budgets` and `quickbooks_leases` (one
-//!   row per request, expiring on its own if a replica dies), checked and taken under the
-//!   company's advisory lock by one call of the function `qbo_pacing_acquire` (migration 0402):
-//!   one round trip per acquire, and one (`qbo_pacing_release`) per release. The limits stay
+//! - PostgreSQL: shared by every replica in `quickbooks_budgets` and `quickbooks_leases` (a
+//!   company's slots: a request takes a free row, released or expired, and updates it in place,
+//!   so a replica that dies only holds its slots until they expire, and the table never fills
+//!   with dead rows), checked and taken under the company's advisory lock by one call of the
+//!   function `qbo_pacing_acquire` (migrations 0402, 0403): one round trip per acquire, and one
+//!   (`qbo_pacing_release`) per release. The limits stay
 //!   here (`PacingConfig`) and go as arguments; the bucket rule is stated once, at [`refilled`],
 //!   and a test holds the SQL to it. Both functions set `synchronous_commit = off` for their
 //!   statement's transaction: pacing rows are not worth a wait for the disk (a database crash
@@ -100,8 +102,12 @@ pub struct Lease {
 enum Held {
     /// A slot of this process's own count (SQLite).
     Local { realm_id: String, local: Local },
-    /// A row in `quickbooks_leases` (PostgreSQL).
-    Row { id: String, pool: Pool<Postgres> },
+    /// A row of the company's in `quickbooks_leases`, held under this id (PostgreSQL).
+    Row {
+        realm_id: String,
+        id: String,
+        pool: Pool<Postgres>,
+    },
 }
 
 impl Lease {
@@ -109,7 +115,7 @@ impl Lease {
         self.released = true;
         match &self.held {
             Held::Local { realm_id, local } => release_local(local, realm_id),
-            Held::Row { id, pool } => release(pool, id).await,
+            Held::Row { realm_id, id, pool } => release(pool, realm_id, id).await,
         }
     }
 }
@@ -121,21 +127,23 @@ impl Drop for Lease {
         }
         match &mut self.held {
             Held::Local { realm_id, local } => release_local(local, realm_id),
-            Held::Row { id, pool } => {
-                let (pool, id) = (pool.clone(), std::mem::take(id));
+            Held::Row { realm_id, id, pool } => {
+                let (pool, realm_id, id) =
+                    (pool.clone(), std::mem::take(realm_id), std::mem::take(id));
                 if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(async move { release(&pool, &id).await });
+                    handle.spawn(async move { release(&pool, &realm_id, &id).await });
                 }
             }
         }
     }
 }
 
-/// Deletes a lease row in one round trip (`qbo_pacing_release`, migration 0402), without
-/// waiting for the commit to reach the disk: a lease lost in a database crash only frees its slot
-/// early, after the request it counted has long ended.
-async fn release(pool: &Pool<Postgres>, id: &str) {
-    let result = sqlx::query("SELECT qbo_pacing_release($1)")
+/// Frees the company's row this lease holds, in one round trip (`qbo_pacing_release`, migration
+/// 0403), without waiting for the commit to reach the disk: a release lost in a database crash
+/// only frees the slot early, after the request it counted has long ended.
+async fn release(pool: &Pool<Postgres>, realm_id: &str, id: &str) {
+    let result = sqlx::query("SELECT qbo_pacing_release($1, $2)")
+        .bind(realm_id)
         .bind(id)
         .execute(pool)
         .await;
@@ -330,8 +338,8 @@ impl Pacer {
     }
 
     /// PostgreSQL: shared by every replica, in one round trip: `qbo_pacing_acquire` (migration
-    /// 0402) takes the company's advisory lock, cleans expired leases, counts, refills, decides
-    /// and writes, with `synchronous_commit = off` (docs/benchmarks.md, "Pacing"). The limits
+    /// 0403) takes the company's advisory lock, counts the rows in flight, refills, decides and
+    /// takes a free row, with `synchronous_commit = off` (docs/benchmarks.md, "Pacing"). The limits
     /// come from `PacingConfig` as arguments; the wait is computed here, as on SQLite.
     async fn try_row(
         &self,
@@ -364,6 +372,7 @@ impl Pacer {
             .await?;
         if granted {
             return Ok(Attempt::Granted(Held::Row {
+                realm_id: realm_id.to_owned(),
                 id: lease_id,
                 pool: pool.clone(),
             }));

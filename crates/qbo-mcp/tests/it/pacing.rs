@@ -1,6 +1,6 @@
 //! Pacing (quickbooks/pacing.rs): the limits hold on both backends, across two pacers sharing
-//! one PostgreSQL database, and PostgreSQL's `qbo_pacing_acquire` (migration 0402) follows the
-//! same bucket rule as the Rust `refilled` / `refill_wait` the SQLite path uses.
+//! one PostgreSQL database, and PostgreSQL's `qbo_pacing_acquire` (migrations 0402, 0403) follows
+//! the same bucket rule as the Rust `refilled` / `refill_wait` the SQLite path uses.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -129,7 +129,9 @@ struct Call {
 /// The SQL functions and the Rust ones agree: `qbo_pacing_refilled` gives the very same float as
 /// `refilled` (including a bucket never used, a clock behind the bucket's, a long idle spell),
 /// and a scripted run of `qbo_pacing_acquire` matches a model built on `refilled` and
-/// `refill_wait`: outcome, tokens, the stored buckets, the in-flight limit and expired leases.
+/// `refill_wait`: outcome, tokens, the stored buckets, the in-flight limit and expired leases;
+/// a company's lease rows are reused, never more than it had in flight at once, and a release
+/// frees only the row its request still holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_function_agrees_with_rust() {
     let test = TestDb::fresh(Backend::Postgres).await;
@@ -203,8 +205,11 @@ async fn postgres_function_agrees_with_rust() {
     ]
     .map(|(now, class)| Call { now, class });
 
-    // The model: leases as expiry times, buckets as (tokens, time).
-    let mut leases: Vec<i64> = Vec::new();
+    // The model: the company's lease rows as (id of the request that made it, expiry), each
+    // live while its expiry is not past by the caller's clock (so a clock behind sees a lease
+    // another caller's clock saw expire: skew between replicas only makes pacing stricter);
+    // buckets as (tokens, time).
+    let mut rows: Vec<(String, i64)> = Vec::new();
     let mut buckets: [Option<(f64, i64)>; 2] = [None, None];
     let mut saw = (0, 0, 0);
     for (n, call) in calls.iter().enumerate() {
@@ -212,8 +217,8 @@ async fn postgres_function_agrees_with_rust() {
             Class::Api => vec![("api", api)],
             Class::Report => vec![("api", api), ("report", report)],
         };
-        leases.retain(|expires| *expires >= call.now);
-        let expected = if leases.len() as i64 >= max_in_flight {
+        let live = rows.iter().filter(|(_, e)| *e >= call.now).count() as i64;
+        let expected = if live >= max_in_flight {
             Outcome::Busy
         } else {
             let mut spent = buckets;
@@ -229,7 +234,16 @@ async fn postgres_function_agrees_with_rust() {
             }
             empty.unwrap_or_else(|| {
                 buckets = spent;
-                leases.push(call.now + lease_ms);
+                // A free row (the first by id) is taken; a new one only when none is free.
+                let expires = call.now + lease_ms;
+                match rows
+                    .iter_mut()
+                    .filter(|(_, e)| *e < call.now)
+                    .min_by(|a, b| a.0.cmp(&b.0))
+                {
+                    Some(free) => free.1 = expires,
+                    None => rows.push((format!("lease-{n}"), expires)),
+                }
                 Outcome::Granted
             })
         };
@@ -290,28 +304,73 @@ async fn postgres_function_agrees_with_rust() {
             .filter_map(|(c, b)| b.map(|(t, at)| (c.to_owned(), t, at)))
             .collect();
         assert_eq!(stored, model, "buckets after call {n}");
-        let live: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM quickbooks_leases WHERE realm_id = '9130'")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        assert_eq!(live, leases.len() as i64, "leases after call {n}");
+        let (live, stored_rows): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE expires_ms >= $1), count(*)
+             FROM quickbooks_leases WHERE realm_id = '9130'",
+        )
+        .bind(call.now)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let model_live = rows.iter().filter(|(_, e)| *e >= call.now).count() as i64;
+        assert_eq!(live, model_live, "leases after call {n}");
+        assert_eq!(
+            stored_rows,
+            rows.len() as i64,
+            "rows are reused: after call {n}"
+        );
     }
     assert!(
         saw.0 >= 8 && saw.1 >= 2 && saw.2 >= 4,
         "the script covers each outcome: {saw:?}"
     );
 
-    // The release function ends a lease, and only that one.
-    let count = "SELECT count(*) FROM quickbooks_leases WHERE realm_id = '9130'";
-    let before: i64 = sqlx::query_scalar(count).fetch_one(pool).await.unwrap();
-    sqlx::query("SELECT qbo_pacing_release('lease-16')")
-        .execute(pool)
-        .await
-        .unwrap();
-    let after: i64 = sqlx::query_scalar(count).fetch_one(pool).await.unwrap();
+    // A release frees the row its request holds, and only while it holds it: `late` expires,
+    // `next` takes its row, and `late`'s release comes after that.
+    let acquire = |now: i64, id: &'static str| {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT granted FROM qbo_pacing_acquire('9130', 42, $1, 3, $2, $1 + 5000,
+                 ARRAY['api'], ARRAY[1e9::float8], ARRAY[1e9::float8])",
+        )
+        .bind(now)
+        .bind(id)
+        .fetch_one(pool)
+    };
+    let release = |id: &'static str| {
+        sqlx::query("SELECT qbo_pacing_release('9130', $1)")
+            .bind(id)
+            .execute(pool)
+    };
+    let live = |now: i64| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM quickbooks_leases WHERE realm_id = '9130' AND expires_ms >= $1",
+        )
+        .bind(now)
+        .fetch_one(pool)
+    };
+    let t = 100_000;
+    assert!(acquire(t, "late").await.unwrap());
+    assert!(acquire(t + 6_000, "next").await.unwrap());
+    release("late").await.unwrap();
     assert_eq!(
-        (before, after),
-        (leases.len() as i64, leases.len() as i64 - 1)
+        live(t + 6_000).await.unwrap(),
+        1,
+        "a late release freed another's row"
+    );
+    release("next").await.unwrap();
+    assert_eq!(
+        live(t + 6_000).await.unwrap(),
+        0,
+        "the release did not free its row"
+    );
+    let stored_rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM quickbooks_leases WHERE realm_id = '9130'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored_rows,
+        rows.len() as i64,
+        "no row was added while one was free"
     );
 }

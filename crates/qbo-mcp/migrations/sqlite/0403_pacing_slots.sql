@@ -1,0 +1,2 @@
+-- Pacing is in memory on SQLite (quickbooks/pacing.rs): nothing to change. PostgreSQL's 0403
+-- turns its lease rows into reusable slots.
