@@ -82,6 +82,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(telemetry::track_requests))
         // Bodies of unrouted requests (404s) are never read beyond this.
         .layer(RequestBodyLimitLayer::new(mcp_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::refuse_oversized,
+        ))
         // Outside the body limit, so its plain 413 gets the JSON shape too.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

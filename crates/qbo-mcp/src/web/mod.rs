@@ -344,6 +344,7 @@ pub async fn security_headers(
     request: Request,
     next: Next,
 ) -> Response {
+    let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE
         && !response
@@ -351,7 +352,7 @@ pub async fn security_headers(
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
     {
-        response = body_too_large().into_response();
+        response = over_the_limit(&state, &path).into_response();
     }
     let h = response.headers_mut();
     let defaults: [(&str, &str); 5] = [
@@ -391,6 +392,64 @@ fn body_too_large() -> AppError {
         "body_too_large",
         "The request body is larger than this server accepts.",
     )
+}
+
+/// The largest body a request to `path` may carry: `/mcp` and demo mode's simulated Intuit take
+/// files (an upload passes through both), everything else takes forms and JSON.
+pub fn body_limit_for(state: &AppState, path: &str) -> usize {
+    let general = state.config.body_limit_bytes;
+    if path == "/mcp" || path.starts_with(crate::quickbooks::demo::MOUNT) {
+        state.config.mcp_body_limit_bytes.max(general)
+    } else {
+        general
+    }
+}
+
+/// The body-limit layer's 413, naming the limit that applied (for `/mcp`, what it means for a
+/// file sent to `attach_file`, whose bytes travel as base64: four characters for three bytes).
+fn over_the_limit(state: &AppState, path: &str) -> AppError {
+    let limit = body_limit_for(state, path);
+    let message = if path == "/mcp" {
+        format!(
+            "The message is larger than the {limit} bytes `/mcp` accepts \
+             (QBO_MCP_MCP_BODY_LIMIT_BYTES): a file sent to attach_file can be at most about \
+             {:.1} MB.",
+            // Base64's three bytes in four characters, less room for the rest of the message.
+            (limit.saturating_sub(4096) as f64 * 0.75 / 100_000.0).floor() / 10.0
+        )
+    } else {
+        format!("The request body is larger than the {limit} bytes this server accepts.")
+    };
+    AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
+}
+
+/// Refuses a body whose `Content-Length` is over its limit ([`body_limit_for`]) so that the
+/// client hears why. Answering before the body is read closes the connection under a client
+/// that is still sending, and most clients (reqwest, Python's and Node's) then report a broken
+/// pipe instead of the 413: so a body up to twice its limit — a file a little too big, the
+/// usual case — is read to its end and thrown away first, and only a larger one is refused at
+/// once. Bodies without a length are left to the limit layers, which stop them at the limit.
+pub async fn refuse_oversized(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = body_limit_for(&state, request.uri().path());
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(length) = length.filter(|l| *l > limit as u64) else {
+        return next.run(request).await;
+    };
+    if length <= 2 * limit as u64 {
+        use futures::StreamExt;
+        let mut body = request.into_body().into_data_stream();
+        while let Some(Ok(_)) = body.next().await {}
+    }
+    // `security_headers`, outside, gives it the JSON shape and the message.
+    StatusCode::PAYLOAD_TOO_LARGE.into_response()
 }
 
 /// A JSON body with errors in the API's shape: `invalid_json` (400, not JSON),

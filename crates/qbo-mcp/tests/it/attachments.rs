@@ -283,6 +283,90 @@ async fn files_quickbooks_would_refuse_are_refused_before_it_sees_them(backend: 
     assert!(text.contains("code 2500"), "{text}");
 }
 
+/// `/mcp`'s own body limit (24 MiB by default), at its edge: a message of exactly that size is
+/// read and answered; one byte more is refused with `413 body_too_large` before the token is
+/// even checked, so an `attach_file` carrying a file of about 19 MB reaches neither the tool,
+/// nor QuickBooks, nor the audit log — and the refusal says what the limit is for.
+#[tokio::test]
+async fn a_message_over_the_mcp_body_limit_is_refused_whole() {
+    let o = office(Backend::Sqlite).await;
+    let limit = 24 * 1024 * 1024;
+    let token = personal_token(&o._db, "bea").await;
+    let post = |body: Vec<u8>| {
+        client()
+            .post(format!("{}/mcp", o._server.url))
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body)
+            .send()
+    };
+    // A `ping` padded to exactly the limit.
+    let frame =
+        json!({"jsonrpc": "2.0", "id": 7, "method": "ping", "params": {"_meta": {"pad": ""}}})
+            .to_string();
+    let padded = frame.replace(
+        r#""pad":"""#,
+        &format!(r#""pad":"{}""#, "x".repeat(limit - frame.len())),
+    );
+    assert_eq!(padded.len(), limit);
+    let r = post(padded.into_bytes()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert!(answer.get("error").is_none(), "{answer}");
+
+    let invoice = first_invoice(&o.bea).await;
+    let before = stat(&o.sim, "api_requests");
+    let db = o._db.connect().await;
+    let entries = || async {
+        qbo_mcp::on_db!(&db, pool => {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_entries WHERE action = 'tool.call'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        })
+    };
+    let audited = entries().await;
+    let file: Vec<u8> = (0..19_000_000u32).map(|i| (i % 251) as u8).collect();
+    let call = json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {
+        "name": "attach_file",
+        "arguments": {"entity": "Invoice", "id": invoice, "file_name": "scan.pdf",
+                      "content_type": "application/pdf", "content_base64": STANDARD.encode(&file)}}})
+    .to_string();
+    assert!(call.len() > limit);
+    let r = post(call.into_bytes()).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let refusal: Value = r.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], "body_too_large", "{refusal}");
+    let says = refusal["error"]["message"].as_str().unwrap();
+    assert!(
+        says.contains("25165824 bytes")
+            && says.contains("attach_file can be at most about 18.8 MB"),
+        "{says}"
+    );
+    assert_eq!(
+        stat(&o.sim, "api_requests"),
+        before,
+        "nothing reached QuickBooks"
+    );
+    assert_eq!(
+        entries().await,
+        audited,
+        "a refused message is not a tool call"
+    );
+    // The same message one byte over, without a token: refused for its size all the same.
+    let r = client()
+        .post(format!("{}/mcp", o._server.url))
+        .header("content-type", "application/json")
+        .body(vec![b' '; limit + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
 /// A proxy in front of the simulator that answers every `download/{id}` with a link on
 /// `elsewhere` (a server that counts what reaches it).
 async fn lying_proxy(sim: String, elsewhere: String) -> String {
