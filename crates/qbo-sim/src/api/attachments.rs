@@ -254,6 +254,16 @@ pub fn with_link(state: &SimState, base: &str, realm: &str, attachable: &mut Val
     }
 }
 
+/// Adds a fresh `TempDownloadUri` to every Attachable with a file in `found`'s `Attachable`
+/// list: a query's, a batch item's or a change-data-capture section's rows.
+pub fn with_links(state: &SimState, base: &str, realm: &str, found: &mut Value) {
+    if let Some(Value::Array(rows)) = found.get_mut("Attachable") {
+        for row in rows {
+            with_link(state, base, realm, row);
+        }
+    }
+}
+
 /// One `file_metadata_NN` / `file_content_NN` pair.
 #[derive(Debug, Default)]
 struct Pair {

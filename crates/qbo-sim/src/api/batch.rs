@@ -96,11 +96,14 @@ fn fault_object(fault: &Fault, time: &str) -> Value {
 }
 
 /// Runs every item against the books; answers the whole batch response and the changes made.
+/// `link` adds download links to the Attachables in an item's answer (`Attachable`: one written;
+/// `QueryResponse`: those found), as the same request outside a batch would.
 pub fn run(
     items: Vec<Item>,
     books: &mut Books,
     now: DateTime<Utc>,
     time: &str,
+    link: impl Fn(&str, &mut Value),
 ) -> (Value, Vec<Change>) {
     let mut responses = Vec::with_capacity(items.len());
     let mut changes = Vec::new();
@@ -136,7 +139,10 @@ pub fn run(
             Action::Invalid(fault) => Err(fault),
         };
         match outcome {
-            Ok((key, value)) => response.insert(key, value),
+            Ok((key, mut value)) => {
+                link(&key, &mut value);
+                response.insert(key, value)
+            }
             Err(fault) => response.insert("Fault".into(), fault_object(&fault, time)),
         };
         responses.push(Value::Object(response));

@@ -589,12 +589,8 @@ async fn run_query(pass: Pass, text: &str, headers: &HeaderMap) -> Response {
     let result = query::run(&parsed, &pass.company.books.read());
     match result {
         Ok(mut found) => {
-            if let Some(Value::Array(rows)) = found.get_mut("Attachable") {
-                let base = pass.state.base_url(headers);
-                for row in rows {
-                    attachments::with_link(&pass.state, &base, &pass.company.realm_id, row);
-                }
-            }
+            let base = pass.state.base_url(headers);
+            attachments::with_links(&pass.state, &base, &pass.company.realm_id, &mut found);
             pass.json(
                 json!({"QueryResponse": found, "time": pass.time})
                     .to_string()
@@ -671,11 +667,19 @@ async fn change_data_capture(
     };
     let result = cdc::run(&params, &pass.company.books.read(), state.clock.now());
     match result {
-        Ok(found) => pass.json(
-            json!({"CDCResponse": [found], "time": pass.time})
-                .to_string()
-                .into_bytes(),
-        ),
+        Ok(mut found) => {
+            let base = state.base_url(&headers);
+            if let Some(Value::Array(sections)) = found.get_mut("QueryResponse") {
+                for section in sections {
+                    attachments::with_links(&state, &base, &realm, section);
+                }
+            }
+            pass.json(
+                json!({"CDCResponse": [found], "time": pass.time})
+                    .to_string()
+                    .into_bytes(),
+            )
+        }
         Err(fault) => pass.fault(fault),
     }
 }
@@ -698,8 +702,14 @@ async fn batch_request(
     let now = state.clock.now();
     let time = pass.time.clone();
     let mut changes = Vec::new();
+    let base = state.base_url(&headers);
+    let link = |key: &str, answer: &mut Value| match key {
+        "Attachable" => attachments::with_link(&state, &base, &realm, answer),
+        "QueryResponse" => attachments::with_links(&state, &base, &realm, answer),
+        _ => {}
+    };
     let response = write_once(&pass, &params, |books| {
-        let (answer, made) = batch::run(items, books, now, &time);
+        let (answer, made) = batch::run(items, books, now, &time, link);
         changes = made;
         Ok(answer.to_string().into_bytes())
     });

@@ -175,6 +175,88 @@ async fn an_uploaded_file_is_listed_queried_and_downloaded_byte_for_byte() {
     assert_eq!(fault_code(&gone), "610");
 }
 
+/// Batch and change-data-capture answers carry an Attachable as a read or query does: with a
+/// fresh `TempDownloadUri` that serves the bytes (a note, with no file, has none).
+#[tokio::test]
+async fn batch_and_change_data_capture_answers_carry_the_download_link() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect().await;
+    let bytes = pdf();
+    let meta = metadata("Invoice", "1", "receipt.pdf", "application/pdf");
+    let (content_type, body) = form(&[
+        ("file_metadata_01", None, "application/json", &meta),
+        (
+            "file_content_01",
+            Some("receipt.pdf"),
+            "application/pdf",
+            &bytes,
+        ),
+    ]);
+    let (status, answer) = upload(&sim, &tokens.access, &content_type, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["AttachableResponse"][0]["Attachable"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let serves_the_file = |link: Value| {
+        let sim = &sim;
+        let bytes = &bytes;
+        async move {
+            let link = link.as_str().unwrap_or_else(|| panic!("no link: {link}"));
+            let file = sim.http.get(link).send().await.unwrap();
+            assert_eq!(file.status(), StatusCode::OK, "{link}");
+            assert_eq!(&file.bytes().await.unwrap().to_vec(), bytes);
+        }
+    };
+
+    let (status, batch) = sim
+        .post(
+            &tokens.access,
+            &path("batch"),
+            &json!({"BatchItemRequest": [
+                {"bId": "q", "Query": "select * from Attachable"},
+                {"bId": "u", "operation": "update",
+                 "Attachable": {"Id": id, "SyncToken": "0", "sparse": true, "Note": "Scanned"}},
+                {"bId": "n", "operation": "create", "Attachable": {"Note": "Call the customer"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    let items = batch["BatchItemResponse"].as_array().unwrap();
+    let found = &items[0]["QueryResponse"]["Attachable"];
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{batch}");
+    serves_the_file(found[0]["TempDownloadUri"].clone()).await;
+    assert_eq!(items[1]["Attachable"]["Note"], "Scanned", "{batch}");
+    serves_the_file(items[1]["Attachable"]["TempDownloadUri"].clone()).await;
+    assert!(items[2]["Attachable"]["Id"].is_string(), "{batch}");
+    assert!(
+        items[2]["Attachable"].get("TempDownloadUri").is_none(),
+        "{batch}"
+    );
+
+    let since = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let (status, cdc) = sim
+        .get(
+            &tokens.access,
+            &path(&format!("cdc?entities=Attachable&changedSince={since}")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cdc}");
+    let changed = cdc["CDCResponse"][0]["QueryResponse"][0]["Attachable"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Attachable section: {cdc}"));
+    let with_file: Vec<&Value> = changed.iter().filter(|a| a["Id"] == id.as_str()).collect();
+    assert_eq!(with_file.len(), 1, "{cdc}");
+    serves_the_file(with_file[0]["TempDownloadUri"].clone()).await;
+    assert!(
+        changed
+            .iter()
+            .filter(|a| a["Id"] != id.as_str())
+            .all(|a| a.get("TempDownloadUri").is_none()),
+        "{cdc}"
+    );
+}
+
 #[tokio::test]
 async fn a_note_is_an_attachable_without_a_file() {
     let sim = Sim::start().await;
