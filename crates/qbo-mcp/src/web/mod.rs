@@ -423,12 +423,16 @@ fn over_the_limit(state: &AppState, path: &str) -> AppError {
     AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
 }
 
+/// How far over its limit a body is still read (and thrown away) before the 413, at least.
+const READ_BEYOND_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// Refuses a body whose `Content-Length` is over its limit ([`body_limit_for`]) so that the
 /// client hears why. Answering before the body is read closes the connection under a client
 /// that is still sending, and most clients (reqwest, Python's and Node's) then report a broken
-/// pipe instead of the 413: so a body up to twice its limit — a file a little too big, the
-/// usual case — is read to its end and thrown away first, and only a larger one is refused at
-/// once. Bodies without a length are left to the limit layers, which stop them at the limit.
+/// pipe instead of the 413: so a body over its limit by no more than the limit itself or
+/// [`READ_BEYOND_LIMIT`], whichever is more — a file a little too big, the usual case — is read
+/// to its end and thrown away first, and only a larger one is refused at once. Bodies without a
+/// length are left to the limit layers, which stop them at the limit.
 pub async fn refuse_oversized(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: Request,
@@ -443,7 +447,7 @@ pub async fn refuse_oversized(
     let Some(length) = length.filter(|l| *l > limit as u64) else {
         return next.run(request).await;
     };
-    if length <= 2 * limit as u64 {
+    if length <= limit as u64 + (limit as u64).max(READ_BEYOND_LIMIT) {
         use futures::StreamExt;
         let mut body = request.into_body().into_data_stream();
         while let Some(Ok(_)) = body.next().await {}
