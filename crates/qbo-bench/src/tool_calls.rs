@@ -131,6 +131,8 @@ struct Measured {
     gateway_us: Vec<u32>,
     direct_us: Vec<u32>,
     server_cpu_ns: Option<u64>,
+    /// Context switches of the server's threads during the window (voluntary and not).
+    server_switches: Option<u64>,
     /// Server CPU per second while idle, before the calls.
     idle_cpu_ns: Option<u64>,
     /// Requests the simulator served during the window, direct reads included.
@@ -183,6 +185,27 @@ pub fn run(args: ToolCalls) -> anyhow::Result<()> {
     }
     print_results(&results, &args);
     Ok(())
+}
+
+/// Context switches of every live thread of a process, voluntary and involuntary: on this kind
+/// of machine each one (with the wake-up behind it) costs tens of microseconds, so their count
+/// per call says more about a lone call's CPU than any one function in a profile.
+pub(crate) fn threads_switches(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("status");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                if let Some(n) = line
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                {
+                    total += n.trim().parse::<u64>().ok()?;
+                }
+            }
+        }
+    }
+    Some(total)
 }
 
 /// CPU time of every live thread of a process, in nanoseconds.
@@ -453,7 +476,7 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
                 None => None,
             };
             marks = Some((
-                threads_cpu_ns(pid),
+                (threads_cpu_ns(pid), threads_switches(pid)),
                 statements.load(Ordering::Relaxed),
                 commits,
                 upstream(&sim),
@@ -514,10 +537,16 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
     for task in tasks {
         let _ = task.await;
     }
-    let (cpu_before, statements_before, commits_before, upstream_before, audit_before) =
-        marks.unwrap_or((None, 0, None, 0, (0.0, 0.0)));
+    let (
+        (cpu_before, switches_before),
+        statements_before,
+        commits_before,
+        upstream_before,
+        audit_before,
+    ) = marks.unwrap_or(((None, None), 0, None, 0, (0.0, 0.0)));
     let audit_after = audit_commits(&plain, &base).await;
     let cpu_after = threads_cpu_ns(pid);
+    let switches_after = threads_switches(pid);
     let upstream_during = upstream(&sim) - upstream_before;
     let statements_after = statements.load(Ordering::Relaxed);
     let commits = match &pg_name {
@@ -557,6 +586,10 @@ async fn measure(args: &ToolCalls, server: &Path, backend: &str) -> anyhow::Resu
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         },
+        server_switches: match (switches_before, switches_after) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
         idle_cpu_ns,
         upstream: upstream_during,
         audit_commits: audit_after.0 - audit_before.0,
@@ -575,7 +608,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
         args.rate, args.concurrency, args.seconds
     );
     println!(
-        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>11} {:>10} {:>9} {:>13} {:>14}  load",
+        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>15} {:>11} {:>10} {:>9} {:>13} {:>14}  load",
         "backend",
         "calls",
         "errors",
@@ -586,6 +619,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
         "added p50",
         "added p99",
         "cpu µs/call",
+        "switches/call",
         "idle µs/s",
         "stmts/call",
         "tx/call",
@@ -604,6 +638,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             percentile(&r.direct_us, 0.99),
         );
         let cpu_us = r.server_cpu_ns.map(|ns| ns as f64 / 1000.0 / calls);
+        let switches = r.server_switches.map(|n| n as f64 / calls);
         let idle_us = r.idle_cpu_ns.map(|ns| ns as f64 / 1000.0);
         let statements = r.statements.map(|s| s as f64 / calls);
         let commits = r.commits.map(|c| c as f64 / calls);
@@ -615,7 +650,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
         };
         println!(
-            "{:<9} {:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11} {:>11} {:>10} {:>9} {:>13.0} {:>14}  {}",
+            "{:<9} {:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11} {:>15} {:>11} {:>10} {:>9} {:>13.0} {:>14}  {}",
             r.backend,
             r.calls,
             r.errors,
@@ -626,6 +661,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             gp50 - dp50,
             gp99 - dp99,
             shown(cpu_us, 0),
+            shown(switches, 1),
             shown(idle_us, 0),
             shown(statements, 1),
             shown(commits, 2),
@@ -642,6 +678,7 @@ fn print_results(results: &[Measured], args: &ToolCalls) {
             "direct_p50_ms": dp50,
             "direct_p99_ms": dp99,
             "server_cpu_us_per_call": cpu_us.map(f64::round),
+            "server_context_switches_per_call": switches,
             "server_idle_cpu_us_per_second": idle_us.map(f64::round),
             "statements_per_call": statements,
             "commits_per_call": commits,
