@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     // `/mcp` (and the demo's Intuit, which an upload passes through) take files, so they
     // have their own, larger limit (docs/tools.md, "Attachments").
-    let mcp_limit = state.config.mcp_body_limit_bytes.max(body_limit);
+    let mcp_limit = web::body_limit_for(&state, "/mcp");
     let (api, doc) = api().split_for_parts();
     let doc = web::openapi::Document::new(&web::openapi::finish(doc));
     let pages_and_api = Router::new()

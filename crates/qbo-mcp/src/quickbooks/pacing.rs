@@ -13,9 +13,8 @@
 //!   so a replica that dies only holds its slots until they expire, and the table never fills
 //!   with dead rows), checked and taken under the company's advisory lock by one call of the
 //!   function `qbo_pacing_acquire` (migrations 0402, 0403): one round trip per acquire, and one
-//!   (`qbo_pacing_release`) per release. The limits stay
-//!   here (`PacingConfig`) and go as arguments; the bucket rule is stated once, at [`refilled`],
-//!   and a test holds the SQL to it. Both functions set `synchronous_commit = off` for their
+//!   (`qbo_pacing_release`) per release. The limits stay here (`PacingConfig`) and go as
+//!   arguments; the bucket rule is stated once, at [`refilled`], and a test holds the SQL to it. Both functions set `synchronous_commit = off` for their
 //!   statement's transaction: pacing rows are not worth a wait for the disk (a database crash
 //!   loses at most the last fraction of a second of them).
 //!

@@ -344,7 +344,9 @@ pub async fn security_headers(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
+    // Read before the request moves on, without copying the path (every request passes here).
+    let path = request.uri().path();
+    let (limit, to_mcp) = (body_limit_for(&state, path), path == "/mcp");
     let mut response = next.run(request).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE
         && !response
@@ -352,7 +354,7 @@ pub async fn security_headers(
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
     {
-        response = over_the_limit(&state, &path).into_response();
+        response = over_the_limit(limit, to_mcp).into_response();
     }
     let h = response.headers_mut();
     let defaults: [(&str, &str); 5] = [
@@ -405,11 +407,10 @@ pub fn body_limit_for(state: &AppState, path: &str) -> usize {
     }
 }
 
-/// The body-limit layer's 413, naming the limit that applied (for `/mcp`, what it means for a
+/// The body-limit layer's 413, naming the `limit` that applied (for `/mcp`, what it means for a
 /// file sent to `attach_file`, whose bytes travel as base64: four characters for three bytes).
-fn over_the_limit(state: &AppState, path: &str) -> AppError {
-    let limit = body_limit_for(state, path);
-    let message = if path == "/mcp" {
+fn over_the_limit(limit: usize, to_mcp: bool) -> AppError {
+    let message = if to_mcp {
         format!(
             "The message is larger than the {limit} bytes `/mcp` accepts \
              (QBO_MCP_MCP_BODY_LIMIT_BYTES): a file sent to attach_file can be at most about \

@@ -58,11 +58,8 @@ fn pdf() -> Vec<u8> {
     bytes
 }
 
-#[tokio::test]
-async fn an_uploaded_file_is_listed_queried_and_downloaded_byte_for_byte() {
-    let sim = Sim::start().await;
-    let tokens = sim.connect().await;
-    let bytes = pdf();
+/// Uploads `bytes` as `receipt.pdf`, attached to invoice 1: one metadata/content pair.
+async fn upload_receipt(sim: &Sim, token: &str, bytes: &[u8]) -> (StatusCode, Value) {
     let meta = metadata("Invoice", "1", "receipt.pdf", "application/pdf");
     let (content_type, body) = form(&[
         ("file_metadata_01", None, "application/json", &meta),
@@ -70,10 +67,18 @@ async fn an_uploaded_file_is_listed_queried_and_downloaded_byte_for_byte() {
             "file_content_01",
             Some("receipt.pdf"),
             "application/pdf",
-            &bytes,
+            bytes,
         ),
     ]);
-    let (status, answer) = upload(&sim, &tokens.access, &content_type, body).await;
+    upload(sim, token, &content_type, body).await
+}
+
+#[tokio::test]
+async fn an_uploaded_file_is_listed_queried_and_downloaded_byte_for_byte() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect().await;
+    let bytes = pdf();
+    let (status, answer) = upload_receipt(&sim, &tokens.access, &bytes).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let made = &answer["AttachableResponse"][0]["Attachable"];
     let id = made["Id"].as_str().expect("an id").to_owned();
@@ -182,17 +187,7 @@ async fn batch_and_change_data_capture_answers_carry_the_download_link() {
     let sim = Sim::start().await;
     let tokens = sim.connect().await;
     let bytes = pdf();
-    let meta = metadata("Invoice", "1", "receipt.pdf", "application/pdf");
-    let (content_type, body) = form(&[
-        ("file_metadata_01", None, "application/json", &meta),
-        (
-            "file_content_01",
-            Some("receipt.pdf"),
-            "application/pdf",
-            &bytes,
-        ),
-    ]);
-    let (status, answer) = upload(&sim, &tokens.access, &content_type, body).await;
+    let (status, answer) = upload_receipt(&sim, &tokens.access, &bytes).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let id = answer["AttachableResponse"][0]["Attachable"]["Id"]
         .as_str()
